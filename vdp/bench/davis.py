@@ -1,0 +1,171 @@
+"""DAVIS benchmark: segment each sequence, score J (region IoU) and F (boundary F-measure).
+
+Layout: `ROOT/JPEGImages/480p/<seq>/%05d.jpg`, `ROOT/Annotations/480p/<seq>/%05d.png`.
+Per sequence, `OUT/<seq>/frames.csv` (J and F per frame) and `OUT/<seq>/score.json` (written last:
+a sequence with a score.json is finished and skipped by the next run). `OUT/summary.json` and
+`OUT/sequences.csv` gather everything, failures included, after every sequence.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import resource
+import shutil
+import statistics
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from vdp.errors import VideoInputError
+from vdp.metrics import boundary_f, jaccard
+
+logger = logging.getLogger(__name__)
+
+#: A segmenter: (frames folder, sequence name) -> (list of (H, W) bool masks, info dict).
+Segmenter = Callable[[Path, str], tuple[list[np.ndarray], dict[str, Any]]]
+
+
+def list_sequences(root: Path) -> list[str]:
+    images = root / "JPEGImages" / "480p"
+    if not images.is_dir():
+        raise VideoInputError(
+            f"{root} is not a DAVIS folder: expected {images} (and Annotations/480p beside it)"
+        )
+    return sorted(p.name for p in images.iterdir() if p.is_dir())
+
+
+def read_annotations(root: Path, sequence: str) -> list[np.ndarray]:
+    """Ground-truth masks (H, W) bool of one sequence (any non-zero label is foreground)."""
+    folder = root / "Annotations" / "480p" / sequence
+    files = sorted(folder.glob("*.png"))
+    if not files:
+        raise VideoInputError(f"no annotations in {folder}")
+    return [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) > 0 for f in files]
+
+
+def peak_rss_megabytes() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if os.uname().sysname == "Darwin" else peak / 1024
+
+
+def vdp_segmenter(*, options, task_config: dict | None = None, save_to: Path | None = None) -> Segmenter:
+    """The `segment` task as a segmenter (masks lifted to full resolution frame by frame)."""
+    from vdp import api
+
+    def segment(frames_folder: Path, sequence: str) -> tuple[list[np.ndarray], dict[str, Any]]:
+        video = api.load_video(frames_folder)
+        result = api.run("segment", video, config=dict(task_config or {}), options=options)
+        masks = [result.full_resolution(t, video.frames[t])["masks"] > 0 for t in range(video.num_frames)]
+        if save_to is not None:
+            api.save(result, video, save_to, overwrite=True)
+        return masks, {"timings": result.timings, "info": result.info, "final_losses": result.losses}
+
+    return segment
+
+
+def run_davis_benchmark(
+    root: Path,
+    out_dir: Path,
+    *,
+    options=None,
+    task_config: dict | None = None,
+    sequences: list[str] | None = None,
+    segmenter: Segmenter | None = None,
+    method_name: str = "vdp segment",
+    save_outputs: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run and score every sequence; resumable; a failing sequence is recorded, not fatal.
+
+    Returns:
+        The summary (also written to `out_dir/summary.json`).
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    available = list_sequences(root)
+    chosen = sequences or available
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise VideoInputError(f"sequence(s) {', '.join(unknown)} not in {root}; available: {', '.join(available)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if segmenter is None:
+        from vdp.api import RunOptions
+
+        segmenter = vdp_segmenter(options=options or RunOptions(), task_config=task_config,
+                                  save_to=out_dir / "outputs" if save_outputs else None)
+    say = log or (lambda line: None)
+    for index, sequence in enumerate(chosen, start=1):
+        folder = out_dir / sequence
+        if (folder / "score.json").is_file():
+            say(f"[{index}/{len(chosen)}] {sequence}: already scored, skipped")
+            continue
+        started = time.perf_counter()
+        temporary = out_dir / f".{sequence}.partial"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        try:
+            gts = read_annotations(root, sequence)
+            masks, details = segmenter(root / "JPEGImages" / "480p" / sequence, sequence)
+            if len(masks) != len(gts):
+                raise RuntimeError(f"{len(masks)} masks for {len(gts)} annotated frames")
+            j_values = [jaccard(m, g) for m, g in zip(masks, gts)]
+            f_values = [boundary_f(m, g) for m, g in zip(masks, gts)]
+            seconds = time.perf_counter() - started
+            with open(temporary / "frames.csv", "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["frame", "J", "F"])
+                writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(zip(j_values, f_values))])
+            score = {"sequence": sequence, "method": method_name, "J": float(np.mean(j_values)),
+                     "F": float(np.mean(f_values)), "frames": len(gts), "seconds": round(seconds, 2),
+                     "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
+            (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
+            shutil.rmtree(folder, ignore_errors=True)
+            temporary.rename(folder)
+            say(f"[{index}/{len(chosen)}] {sequence}: J {score['J']:.3f} F {score['F']:.3f} ({seconds:.0f}s)")
+        except KeyboardInterrupt:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        except Exception as error:  # a batch records the failure and carries on
+            shutil.rmtree(temporary, ignore_errors=True)
+            folder.mkdir(exist_ok=True)
+            (folder / "error.txt").write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
+            say(f"[{index}/{len(chosen)}] {sequence}: FAILED ({type(error).__name__}: {error})")
+        summary = summarise(out_dir, chosen, method_name)
+    return summarise(out_dir, chosen, method_name)
+
+
+def summarise(out_dir: Path, sequences: list[str], method_name: str) -> dict[str, Any]:
+    """Gather per-sequence scores into `summary.json` and `sequences.csv`."""
+    scores, failed = [], []
+    for sequence in sequences:
+        path = out_dir / sequence / "score.json"
+        if path.is_file():
+            scores.append(json.loads(path.read_text()))
+        elif (out_dir / sequence / "error.txt").is_file():
+            failed.append(sequence)
+    overall: dict[str, Any] = {"method": method_name, "sequences": len(scores), "failed": len(failed)}
+    if scores:
+        overall.update({
+            "J_mean": round(float(np.mean([s["J"] for s in scores])), 4),
+            "F_mean": round(float(np.mean([s["F"] for s in scores])), 4),
+            "median_seconds": round(statistics.median(s["seconds"] for s in scores), 1),
+            "peak_rss_mb": round(max(s.get("peak_rss_mb_so_far", 0) for s in scores), 1),
+        })
+    summary = {"overall": overall, "per_sequence": {s["sequence"]: {k: s[k] for k in ("J", "F", "seconds", "frames")}
+                                                    for s in scores}, "failed": failed}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with open(out_dir / "sequences.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sequence", "J", "F", "seconds", "frames"])
+        for s in scores:
+            writer.writerow([s["sequence"], f"{s['J']:.4f}", f"{s['F']:.4f}", s["seconds"], s["frames"]])
+        for sequence in failed:
+            writer.writerow([sequence, "failed", "", "", ""])
+    return summary

@@ -1,0 +1,333 @@
+"""Evaluation metrics: DAVIS region similarity J and boundary accuracy F, PSNR and SSIM.
+
+Pure numpy + OpenCV functions on single frames, plus a per-sequence summary for segmentation.
+Conventions follow the reference tools so numbers can be compared with published tables:
+
+- J and F as in the DAVIS toolkits (Perazzi et al., CVPR 2016; davis2017-evaluation).
+- SSIM as Wang et al. 2004 with the settings of scikit-image
+  ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "SegmentationScores",
+    "boundary_f",
+    "boundary_precision_recall",
+    "jaccard",
+    "psnr",
+    "score_sequence",
+    "seg2bmap",
+    "ssim",
+]
+
+
+def _as_mask_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.ndim != 2 or gt.ndim != 2:
+        raise ValueError(
+            f"expected two (H, W) masks, got pred {pred.shape} and gt {gt.shape}; "
+            "pass one binary mask per frame (squeeze any channel axis)"
+        )
+    if pred.shape != gt.shape:
+        raise ValueError(
+            f"pred {pred.shape} and gt {gt.shape} differ in size; resize the prediction to the "
+            "annotation's size (nearest neighbour) before scoring"
+        )
+    return pred.astype(bool), gt.astype(bool)
+
+
+def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Region similarity J: intersection over union of two masks.
+
+    Args:
+        pred: (H, W) mask; any non-zero value counts as foreground.
+        gt: (H, W) annotation mask.
+
+    Returns:
+        |pred & gt| / |pred | gt|, or 1.0 when both masks are empty (DAVIS convention).
+    """
+    pred, gt = _as_mask_pair(pred, gt)
+    union = np.count_nonzero(pred | gt)
+    if union == 0:
+        return 1.0
+    return np.count_nonzero(pred & gt) / union
+
+
+def seg2bmap(mask: np.ndarray) -> np.ndarray:
+    """One-pixel-wide boundary map of a binary mask, as the DAVIS toolkit's ``seg2bmap``.
+
+    A pixel is boundary when it differs from its right, bottom or bottom-right neighbour, with
+    pixels outside the image counting as background. On the last row only the right neighbour
+    is compared, on the last column only the bottom one, and the bottom-right pixel is never
+    boundary: these edge rules reproduce the toolkit exactly.
+
+    Args:
+        mask: (H, W) mask.
+
+    Returns:
+        (H, W) bool boundary map.
+    """
+    mask = np.asarray(mask).astype(bool)
+    if mask.ndim != 2:
+        raise ValueError(f"expected an (H, W) mask, got shape {mask.shape}")
+    right = np.zeros_like(mask)
+    below = np.zeros_like(mask)
+    below_right = np.zeros_like(mask)
+    right[:, :-1] = mask[:, 1:]
+    below[:-1, :] = mask[1:, :]
+    below_right[:-1, :-1] = mask[1:, 1:]
+    boundary = (mask ^ right) | (mask ^ below) | (mask ^ below_right)
+    boundary[-1, :] = mask[-1, :] ^ right[-1, :]
+    boundary[:, -1] = mask[:, -1] ^ below[:, -1]
+    boundary[-1, -1] = False
+    return boundary
+
+
+def _disk(radius: float) -> np.ndarray:
+    """Structuring element {(y, x): y^2 + x^2 <= radius^2} on the grid -radius..radius.
+
+    Same as ``skimage.morphology.disk``, which the DAVIS toolkit uses (OpenCV's ellipse kernel
+    differs at some radii, e.g. 4 and 6).
+    """
+    offsets = np.arange(-radius, radius + 1)
+    y, x = np.meshgrid(offsets, offsets, indexing="ij")
+    return (y**2 + x**2 <= radius**2).astype(np.uint8)
+
+
+def _tolerance_pixels(shape: tuple[int, int], bound_th: float) -> float:
+    if bound_th <= 0:
+        raise ValueError(f"bound_th must be > 0, got {bound_th}")
+    if bound_th >= 1:
+        return float(bound_th)
+    # DAVIS: a fraction of the image diagonal, rounded up to whole pixels.
+    return float(math.ceil(bound_th * math.hypot(*shape)))
+
+
+def boundary_precision_recall(
+    pred: np.ndarray, gt: np.ndarray, *, bound_th: float = 0.008
+) -> tuple[float, float]:
+    """Boundary precision and recall with a distance tolerance, as the DAVIS toolkit.
+
+    Args:
+        pred: (H, W) predicted mask.
+        gt: (H, W) annotation mask.
+        bound_th: tolerance; a fraction of the image diagonal when < 1 (rounded up to whole
+            pixels), else a number of pixels.
+
+    Returns:
+        (precision, recall): the fraction of predicted boundary pixels lying within the
+        tolerance of an annotated boundary pixel, and vice versa. Special cases as the toolkit:
+        both boundaries empty -> (1, 1); only the prediction's empty -> (1, 0); only the
+        annotation's empty -> (0, 1).
+    """
+    pred, gt = _as_mask_pair(pred, gt)
+    radius = _tolerance_pixels(pred.shape, bound_th)
+    kernel = _disk(radius)
+
+    pred_boundary = seg2bmap(pred)
+    gt_boundary = seg2bmap(gt)
+    num_pred = np.count_nonzero(pred_boundary)
+    num_gt = np.count_nonzero(gt_boundary)
+    if num_pred == 0 and num_gt == 0:
+        return 1.0, 1.0
+    if num_pred == 0:
+        return 1.0, 0.0
+    if num_gt == 0:
+        return 0.0, 1.0
+
+    pred_near = cv2.dilate(pred_boundary.astype(np.uint8), kernel).astype(bool)
+    gt_near = cv2.dilate(gt_boundary.astype(np.uint8), kernel).astype(bool)
+    precision = np.count_nonzero(pred_boundary & gt_near) / num_pred
+    recall = np.count_nonzero(gt_boundary & pred_near) / num_gt
+    return float(precision), float(recall)
+
+
+def boundary_f(pred: np.ndarray, gt: np.ndarray, *, bound_th: float = 0.008) -> float:
+    """Boundary accuracy F: harmonic mean of boundary precision and recall (DAVIS ``f_measure``).
+
+    Args:
+        pred: (H, W) predicted mask.
+        gt: (H, W) annotation mask.
+        bound_th: tolerance, see :func:`boundary_precision_recall`.
+
+    Returns:
+        2PR / (P + R); 1.0 when both masks have no boundary, 0.0 when only one has none or when
+        P + R == 0.
+    """
+    precision, recall = boundary_precision_recall(pred, gt, bound_th=bound_th)
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def _as_image_pair(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred {pred.shape} and target {target.shape} differ in shape; both must be "
+            "(H, W, C) (or (H, W)) float images of the same size"
+        )
+    if pred.ndim not in (2, 3):
+        raise ValueError(f"expected (H, W) or (H, W, C) images, got shape {pred.shape}")
+    return pred, target
+
+
+def psnr(pred: np.ndarray, target: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB.
+
+    Args:
+        pred: (H, W, 3) float image in [0, data_range].
+        target: (H, W, 3) float image in [0, data_range].
+        data_range: the signal's peak-to-peak range.
+
+    Returns:
+        10 log10(data_range^2 / MSE), +inf when the images are equal.
+    """
+    pred, target = _as_image_pair(pred, target)
+    mse = float(np.mean((pred - target) ** 2))
+    if mse == 0:
+        return math.inf
+    return 10.0 * math.log10(data_range**2 / mse)
+
+
+# Wang et al. 2004, Sec. III-C: 11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03.
+_SSIM_SIGMA = 1.5
+_SSIM_TRUNCATE = 3.5  # scikit-image's default
+_SSIM_RADIUS = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # 5, an 11x11 window as skimage
+_SSIM_K1 = 0.01
+_SSIM_K2 = 0.03
+
+
+def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+    size = 2 * _SSIM_RADIUS + 1
+
+    def blur(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(
+            image, (size, size), _SSIM_SIGMA, sigmaY=_SSIM_SIGMA, borderType=cv2.BORDER_REFLECT
+        )
+
+    mean_x, mean_y = blur(x), blur(y)
+    # Population (not sample) covariance, as use_sample_covariance=False.
+    var_x = blur(x * x) - mean_x * mean_x
+    var_y = blur(y * y) - mean_y * mean_y
+    cov_xy = blur(x * y) - mean_x * mean_y
+    c1 = (_SSIM_K1 * data_range) ** 2
+    c2 = (_SSIM_K2 * data_range) ** 2
+    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
+        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
+    )
+    # scikit-image averages only pixels whose whole window lies inside the image.
+    inner = ssim_map[_SSIM_RADIUS:-_SSIM_RADIUS, _SSIM_RADIUS:-_SSIM_RADIUS]
+    return float(inner.mean())
+
+
+def ssim(pred: np.ndarray, target: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Mean structural similarity (Wang et al. 2004), averaged over channels.
+
+    Matches ``skimage.metrics.structural_similarity(pred, target, channel_axis=-1,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=data_range)``:
+    Gaussian window of radius 5, and the 5-pixel border, whose windows leave the image, is left
+    out of the mean.
+
+    Args:
+        pred: (H, W, C) or (H, W) float image in [0, data_range], H and W >= 11.
+        target: same shape as ``pred``.
+        data_range: the signal's peak-to-peak range.
+
+    Returns:
+        SSIM in [-1, 1]; 1.0 for equal images.
+    """
+    pred, target = _as_image_pair(pred, target)
+    size = 2 * _SSIM_RADIUS + 1
+    if min(pred.shape[:2]) < size:
+        raise ValueError(
+            f"SSIM needs images of at least {size}x{size} pixels, "
+            f"got {pred.shape[0]}x{pred.shape[1]}"
+        )
+    if pred.ndim == 2:
+        return _ssim_channel(pred, target, data_range)
+    channels = [
+        _ssim_channel(
+            np.ascontiguousarray(pred[..., c]), np.ascontiguousarray(target[..., c]), data_range
+        )
+        for c in range(pred.shape[-1])
+    ]
+    return float(np.mean(channels))
+
+
+@dataclass
+class SegmentationScores:
+    """J and F of one sequence, per frame and averaged (DAVIS "mean" statistic)."""
+
+    j_per_frame: list[float]
+    """Region similarity of each scored frame, in frame order."""
+    f_per_frame: list[float]
+    """Boundary accuracy of each scored frame, in frame order."""
+    j_mean: float
+    """Mean of ``j_per_frame``."""
+    f_mean: float
+    """Mean of ``f_per_frame``."""
+    jf_mean: float
+    """(j_mean + f_mean) / 2, the headline J&F number."""
+    num_frames: int
+    """How many frames were scored."""
+
+
+def score_sequence(
+    preds: Sequence[np.ndarray],
+    gts: Sequence[np.ndarray],
+    *,
+    bound_th: float = 0.008,
+    exclude_first_last: bool = False,
+) -> dict:
+    """Score a predicted mask sequence against its annotations with J and F.
+
+    By default every annotated frame is scored and averaged, the DAVIS-2016 (unsupervised and
+    semi-supervised) convention. The DAVIS-2017 semi-supervised toolkit instead drops the first
+    frame (it is the given input) and the last; pass ``exclude_first_last=True`` for that.
+
+    Args:
+        preds: T masks of shape (H, W), one per annotated frame.
+        gts: T annotation masks of shape (H, W), in the same order.
+        bound_th: boundary tolerance for F, see :func:`boundary_precision_recall`.
+        exclude_first_last: leave out the first and last frame (needs T >= 3).
+
+    Returns:
+        ``dataclasses.asdict`` of a :class:`SegmentationScores`: keys ``j_per_frame``,
+        ``f_per_frame``, ``j_mean``, ``f_mean``, ``jf_mean``, ``num_frames``.
+    """
+    if len(preds) != len(gts):
+        raise ValueError(
+            f"got {len(preds)} predicted masks but {len(gts)} annotations; pass one prediction "
+            "per annotated frame, in the same order"
+        )
+    pairs = list(zip(preds, gts))
+    if exclude_first_last:
+        if len(pairs) < 3:
+            raise ValueError(f"exclude_first_last needs at least 3 frames, got {len(pairs)}")
+        pairs = pairs[1:-1]
+    if not pairs:
+        raise ValueError("no frames to score: preds and gts are empty")
+    j_per_frame = [jaccard(pred, gt) for pred, gt in pairs]
+    f_per_frame = [boundary_f(pred, gt, bound_th=bound_th) for pred, gt in pairs]
+    j_mean = float(np.mean(j_per_frame))
+    f_mean = float(np.mean(f_per_frame))
+    scores = SegmentationScores(
+        j_per_frame=j_per_frame,
+        f_per_frame=f_per_frame,
+        j_mean=j_mean,
+        f_mean=f_mean,
+        jf_mean=(j_mean + f_mean) / 2,
+        num_frames=len(pairs),
+    )
+    return asdict(scores)

@@ -1,0 +1,156 @@
+"""The one optimisation loop every task runs.
+
+A task hands over a `Problem`: an `nn.Module` whose parameters are optimised and whose
+`losses(frame_indices)` returns named, already weighted loss terms for a batch of frames. The
+loop owns everything else (device placement, mixed precision, Adam and its schedule, batching,
+the divergence guard, the time budget, progress), and never asks which task it runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import torch
+from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
+
+
+class Problem(Protocol):
+    """What a task gives the loop: parameters and a loss over a batch of frame indices."""
+
+    num_frames: int
+
+    def parameters(self): ...  # noqa: D102 - nn.Module's
+
+    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+        """Named, weighted scalar loss terms for the frames `frame_indices` ((B,) int64)."""
+        ...
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Settings of the shared optimisation loop."""
+
+    num_steps: int = 200
+    """Optimisation steps (each on one random batch of frames)."""
+    learning_rate: float = 2e-3
+    """Peak Adam learning rate; a short warm-up then cosine decay to 5% of it."""
+    batch_size: int = 2
+    """Frames sampled per step (a task may add neighbours, e.g. the next frame for its warp loss)."""
+    seed: int = 0
+    """Seed for the nets' initialisation and the batch order."""
+    time_budget: float | None = None
+    """Stop after this many seconds of optimisation, whatever `num_steps` says."""
+    mixed_precision: bool = True
+    """bfloat16 autocast on CUDA (ignored on CPU and MPS)."""
+    max_recoveries: int = 5
+    """Divergence guard: how many times a NaN/exploding step may be undone (halving the rate)."""
+
+
+@dataclass
+class OptimReport:
+    """What the loop did: final loss terms, history and timing."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    final_losses: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    recoveries: int = 0
+    stopped_by_budget: bool = False
+
+
+class DivergenceError(RuntimeError):
+    """The loss kept diverging after every recovery."""
+
+
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+
+
+def learning_rate_at(step: int, config: OptimConfig) -> float:
+    """Warm-up over the first 5% of steps, then cosine decay to 5% of the peak rate."""
+    warmup = max(1, config.num_steps // 20)
+    if step < warmup:
+        return config.learning_rate * (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.num_steps - warmup)
+    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def optimise(
+    problem: nn.Module,
+    *,
+    config: OptimConfig,
+    device: torch.device,
+    progress: ProgressCallback | None = None,
+) -> OptimReport:
+    """Fit `problem`'s parameters by minimising the sum of its loss terms.
+
+    Args:
+        problem: an `nn.Module` implementing `Problem`, already on `device`.
+        config: loop settings.
+        device: where the problem lives (decides mixed precision).
+        progress: called after every step with (step, num_steps, loss terms as floats).
+    """
+    generator = torch.Generator().manual_seed(config.seed)
+    parameters = [p for p in problem.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate)
+    use_autocast = config.mixed_precision and device.type == "cuda"
+    report = OptimReport()
+    num_frames = int(problem.num_frames)
+    batch_size = min(config.batch_size, num_frames)
+    good_state = copy.deepcopy(problem.state_dict())
+    lr_scale = 1.0
+    recent: list[float] = []
+    start = time.perf_counter()
+
+    step = 0
+    while step < config.num_steps:
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate_at(step, config) * lr_scale
+        frame_indices = torch.randperm(num_frames, generator=generator)[:batch_size]
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_autocast):
+            terms = problem.losses(frame_indices)
+        total = sum(value.float() for value in terms.values())
+        value = float(total.detach())
+        diverged = not math.isfinite(value) or (len(recent) >= 20 and value > 10.0 * max(sorted(recent)[len(recent) // 2], 1e-6))
+        if diverged:
+            report.recoveries += 1
+            if report.recoveries > config.max_recoveries:
+                raise DivergenceError(
+                    f"the loss diverged {report.recoveries} times (last value {value!r}) even after halving the "
+                    f"learning rate; try a smaller --learning-rate or a different --seed"
+                )
+            lr_scale *= 0.5
+            problem.load_state_dict(good_state)
+            optimiser = torch.optim.Adam(parameters, lr=config.learning_rate * lr_scale)
+            logger.warning("loss diverged at step %d (%r): undone, learning rate halved", step, value)
+            continue
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
+        optimiser.step()
+        recent = (recent + [value])[-50:]
+        if step % 25 == 0:
+            good_state = copy.deepcopy(problem.state_dict())
+        logged = {name: float(term.detach()) for name, term in terms.items()}
+        logged["total"] = value
+        report.history.append(logged)
+        step += 1
+        if progress is not None:
+            progress(step, config.num_steps, logged)
+        if config.time_budget is not None and time.perf_counter() - start > config.time_budget:
+            report.stopped_by_budget = True
+            logger.info("time budget of %.0f s reached after %d steps", config.time_budget, step)
+            break
+
+    report.steps = step
+    report.seconds = time.perf_counter() - start
+    if report.history:
+        last = report.history[-min(10, len(report.history)) :]
+        report.final_losses = {key: sum(h[key] for h in last) / len(last) for key in last[-1]}
+    return report

@@ -1,0 +1,130 @@
+"""Writing a task's result: full resolution, streamed frame by frame, moved into place when complete.
+
+Layout (USERS.md)::
+
+    <out>/<video>/config.json  metrics.json  preview.mp4 ...
+                  <output>/00000.png ...      # e.g. alpha/, masks/, layers/foreground/
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import secrets
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import vdp
+from vdp.errors import VdpError
+from vdp.task import TaskResult
+from vdp.video_io import Mp4Writer, Video, write_indexed_png, write_png_sequence
+
+logger = logging.getLogger(__name__)
+
+
+def result_dir(out_dir: Path, video: Video) -> Path:
+    return out_dir / video.name
+
+
+def is_complete(folder: Path) -> bool:
+    """A result folder is complete when its metrics.json exists (written last, inside the temp folder)."""
+    return (folder / "metrics.json").is_file()
+
+
+def write_result(
+    result: TaskResult,
+    video: Video,
+    out_dir: Path,
+    *,
+    overwrite: bool = False,
+    write_videos: bool = True,
+    frame_progress: Callable[[int, int], None] | None = None,
+    extra_metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write every per-frame output at full resolution, the videos, config.json and metrics.json.
+
+    Everything goes to a hidden temporary folder beside the destination, renamed into place at the
+    end, so an interrupted run never leaves a folder that looks finished. An existing result is
+    kept unless `overwrite` is set.
+
+    Returns:
+        The result folder `out_dir/<video name>`.
+    """
+    destination = result_dir(out_dir, video)
+    if destination.exists() and not overwrite:
+        raise VdpError(
+            f"{destination} already exists; pass --overwrite to replace it, or choose another -o folder"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        temporary = out_dir / f".{video.name}.partial-{secrets.token_hex(4)}"
+        temporary.mkdir()
+    except OSError as error:
+        raise VdpError(f"cannot write to the output folder {out_dir}: {error.strerror}; choose a writable -o folder") from error
+    try:
+        _write_frames(result, video, temporary, write_videos=write_videos, frame_progress=frame_progress)
+        (temporary / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
+        metrics = {
+            "task": result.task,
+            "video": {"name": video.name, "source": str(video.source) if video.source else None,
+                      "num_frames": video.num_frames, "size": [video.height, video.width],
+                      "fps": str(video.fps), "has_audio": video.has_audio},
+            "info": result.info,
+            "final_losses": result.losses,
+            "timings_seconds": result.timings,
+            "versions": _versions(),
+            **(extra_metrics or {}),
+        }
+        (temporary / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        if destination.exists():
+            old = out_dir / f".{video.name}.replaced-{secrets.token_hex(4)}"
+            destination.rename(old)
+            temporary.rename(destination)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            temporary.rename(destination)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return destination
+
+
+def _write_frames(result: TaskResult, video: Video, folder: Path, *, write_videos: bool,
+                  frame_progress: Callable[[int, int], None] | None) -> None:
+    writers: dict[str, Mp4Writer] = {}
+    if write_videos:
+        for file_name in result.videos:
+            writers[file_name] = Mp4Writer(folder / file_name, fps=video.fps,
+                                           audio_source=video.source if video.has_audio else None)
+    try:
+        for t in range(video.num_frames):
+            outputs = result.full_resolution(t, video.frames[t])
+            for name, kind in result.outputs.items():
+                target = folder / name
+                if kind == "indexed":
+                    target.mkdir(parents=True, exist_ok=True)
+                    write_indexed_png(outputs[name], target / f"{t:05d}.png")
+                else:
+                    write_png_sequence([outputs[name]], target, start_index=t)
+            for file_name, writer in writers.items():
+                writer.write(outputs[result.videos[file_name]])
+            if frame_progress is not None:
+                frame_progress(t + 1, video.num_frames)
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    return {"vdp": vdp.__version__, "torch": torch.__version__, "python": platform.python_version(),
+            "numpy": np.__version__, "platform": platform.platform(), "cpu_count": str(os.cpu_count())}

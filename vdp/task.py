@@ -1,0 +1,127 @@
+"""What a task plugin is, what it returns, and how tasks are found.
+
+Tasks live in their own files (the `tasks/` folder of this project, or any installed package) and
+are registered under the `vdp.tasks` entry-point group, so the core never imports a task by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from importlib import metadata
+from typing import Any, Callable, ClassVar, Protocol
+
+import numpy as np
+
+from vdp.errors import ConfigError
+
+ENTRY_POINT_GROUP = "vdp.tasks"
+
+
+@dataclass
+class Context:
+    """Everything the core prepares for a task before it builds its problem.
+
+    Frames are uint8 on the CPU; tensors are made per batch by the task on `device`.
+    """
+
+    frames: np.ndarray
+    """(T, h, w, 3) uint8 RGB frames at the working resolution."""
+    forward_flow: np.ndarray
+    """(T-1, h, w, 2) float32 flow t -> t+1 at the working resolution, in working pixels."""
+    backward_flow: np.ndarray
+    """(T-1, h, w, 2) float32 flow t+1 -> t."""
+    flow_rgb: np.ndarray
+    """(T, h, w, 3) uint8 FlowRGB per frame (flow t -> t+1; the last frame uses -(flow T-1 -> T-2)),
+    normalised once for the whole video."""
+    full_size: tuple[int, int]
+    """(H, W) of the source video."""
+    fps: Fraction
+    device: Any
+    """torch.device chosen at the entry point."""
+    flow_method: str
+    flow_reason: str
+    cache_dir: Any = None
+    """Folder for per-video caches (flow, priors), or None."""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def working_size(self) -> tuple[int, int]:
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+
+#: Output kinds a task may produce per frame: how the writer stores them.
+OUTPUT_KINDS = ("rgb", "rgba", "gray", "gray16", "indexed")
+
+
+@dataclass
+class TaskResult:
+    """A task's result, in memory: nothing here touches the disk.
+
+    Working-resolution arrays are kept; full-resolution outputs are produced one frame at a time by
+    `full_resolution(t, frame)` so a long video never has to exist as full-resolution floats.
+    """
+
+    task: str
+    layers: dict[str, np.ndarray]
+    """Named RGB(A) layers at the working resolution, (T, h, w, 3|4) uint8."""
+    alphas: dict[str, np.ndarray]
+    """Named opacity / transmission maps at the working resolution, (T, h, w) float32 in [0, 1]."""
+    outputs: dict[str, str]
+    """Per-frame outputs `full_resolution` returns: name -> kind (one of OUTPUT_KINDS)."""
+    videos: dict[str, str]
+    """Videos to encode: file name (e.g. 'preview.mp4') -> name of an 'rgb' output."""
+    full_resolution: Callable[[int, np.ndarray], dict[str, np.ndarray]]
+    """(t, full-resolution uint8 frame (H, W, 3)) -> {output name: array} for that frame."""
+    info: dict[str, Any] = field(default_factory=dict)
+    """Task-specific facts for metrics.json (e.g. which layer is the foreground)."""
+    losses: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(Protocol):
+    """The fixed surface of a task plugin."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def build(self, context: Context, config: Any) -> Any:
+        """Return the problem (an `nn.Module` with `num_frames` and `losses(frame_indices)`)."""
+        ...
+
+    def read_out(self, problem: Any, context: Context, config: Any) -> TaskResult:
+        """Turn the optimised problem into a result (without `losses`/`timings`, the core adds them)."""
+        ...
+
+
+def available_tasks() -> dict[str, metadata.EntryPoint]:
+    """Registered tasks by name (from the `vdp.tasks` entry-point group)."""
+    return {entry.name: entry for entry in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_task(name: str) -> Task:
+    """Instantiate the task registered as `name`."""
+    tasks = available_tasks()
+    if name not in tasks:
+        known = ", ".join(sorted(tasks)) or "none (is vdp installed with `pip install -e .`?)"
+        raise ConfigError(f"unknown task {name!r}; registered tasks: {known}")
+    task_class = tasks[name].load()
+    return task_class()
+
+
+def make_config(task: Task, overrides: dict[str, Any] | None = None) -> Any:
+    """Build a task's config dataclass from its defaults and `overrides` (unknown keys are errors)."""
+    overrides = dict(overrides or {})
+    known = {f.name for f in dataclasses.fields(task.config_class)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"task {task.name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(sorted(known))}"
+        )
+    return task.config_class(**overrides)
