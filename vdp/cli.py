@@ -17,7 +17,7 @@ import typer
 
 import vdp
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Split a video into layers by fitting small networks to it.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Split a video into layers by fitting small networks to it.")
 bench_app = typer.Typer(no_args_is_help=True, help="Run a task over a benchmark folder and score it.")
 app.add_typer(bench_app, name="bench")
 
@@ -208,7 +208,7 @@ def bench_davis(
 
         options = _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget, cache_dir)
         summary = run_davis_benchmark(
-            root, output, options=options, method=method, task_config={"objectness": objectness},
+            root, output, options=options, task_config={"objectness": objectness},
             sequences=sequences.split(",") if sequences else None, save_outputs=save_masks,
             log=None if quiet else (lambda line: typer.echo(line, err=True)),
         )

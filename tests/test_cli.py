@@ -1,0 +1,130 @@
+"""The command line, through the real entry point (`python -m vdp.cli`), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vdp
+from vdp.synthetic import make_moving_object_video
+from vdp.video_io import read_video, write_mp4
+
+NUM_FRAMES = 6
+TINY_RUN = ["--steps", "2", "--objectness", "off", "--max-side", "64", "--cache-dir", "", "--device", "cpu"]
+
+
+def vdp_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vdp.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_version_is_printed_quickly() -> None:
+    started = time.perf_counter()
+    completed = vdp_cli("--version", timeout=30)
+    elapsed = time.perf_counter() - started
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"vdp {vdp.__version__}"
+    assert elapsed < 10, f"`vdp --version` took {elapsed:.1f}s"
+
+
+def test_version_does_not_import_heavy_modules() -> None:
+    probe = (
+        "import sys\n"
+        "sys.argv = ['vdp', '--version']\n"
+        "from vdp.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('heavy:', ','.join(name for name in ('torch', 'cv2') if name in sys.modules))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [f"vdp {vdp.__version__}", "heavy: "]
+
+
+def test_tasks_lists_segment() -> None:
+    completed = vdp_cli("tasks")
+    assert completed.returncode == 0, completed.stderr
+    names = [line.split()[0] for line in completed.stdout.splitlines() if line.strip()]
+    assert "segment" in names
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`vdp segment` run once on a tiny mp4: (the output folder given with -o, the finished process)."""
+    folder = tmp_path_factory.mktemp("cli")
+    frames, _ = make_moving_object_video(num_frames=NUM_FRAMES, height=40, width=56, seed=5)
+    write_mp4(frames, folder / "clip.mp4", fps=Fraction(24))
+    out = folder / "out"
+    completed = vdp_cli("segment", str(folder / "clip.mp4"), "-o", str(out), *TINY_RUN)
+    return out, completed
+
+
+def test_segment_writes_the_documented_layout(segmented: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, completed = segmented
+    assert completed.returncode == 0, completed.stderr
+    result = out / "clip"
+    assert completed.stdout.strip() == str(result)
+
+    for name in ("masks", "alpha", "layers/foreground", "layers/background", "overlay"):
+        files = sorted((result / name).glob("*.png"))
+        assert [f.name for f in files] == [f"{t:05d}.png" for t in range(NUM_FRAMES)], name
+
+    with Image.open(result / "masks" / "00000.png") as mask:
+        assert mask.mode == "P"
+        assert mask.size == (56, 40)
+        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 1}
+    with Image.open(result / "alpha" / "00000.png") as alpha:
+        assert alpha.mode == "L" and alpha.size == (56, 40)
+    with Image.open(result / "layers" / "foreground" / "00000.png") as foreground:
+        assert foreground.mode == "RGBA" and foreground.size == (56, 40)
+
+    preview = read_video(result / "preview.mp4")
+    assert preview.num_frames == NUM_FRAMES
+    assert (preview.height, preview.width) == (40, 56)
+
+    config = json.loads((result / "config.json").read_text())
+    assert config["task"] == "segment"
+    assert config["task_config"]["objectness"] == "off"
+    assert config["options"]["max_side"] == 64 and config["options"]["optim"]["num_steps"] == 2
+    metrics = json.loads((result / "metrics.json").read_text())
+    assert metrics["task"] == "segment"
+    assert metrics["video"]["num_frames"] == NUM_FRAMES
+    assert metrics["info"]["steps"] == 2
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "no temporary folder is left behind"
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_second_run_needs_overwrite_and_keeps_the_first_result(
+    segmented: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    out, first = segmented
+    assert first.returncode == 0, first.stderr
+    before = snapshot(out)
+    completed = vdp_cli("segment", str(out.parent / "clip.mp4"), "-o", str(out), *TINY_RUN)
+    assert completed.returncode == 2
+    assert "--overwrite" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert snapshot(out) == before
+
+
+def test_missing_input_is_a_one_line_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-video.mp4"
+    completed = vdp_cli("segment", str(missing), "-o", str(tmp_path / "out"), *TINY_RUN)
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("error:") and "no-such-video" in lines[0]
+    assert not (tmp_path / "out").exists()
