@@ -15,8 +15,8 @@ Why the literal formulation fails, and what this file does instead:
 - The alpha-net sees the frame and FlowRGB (a flow-only net cannot place boundaries where motion
   is uniform); the warp loss carries the mask along the flow; the binarisation term is
   `mean(M (1 - M))`, which does not prefer an empty or a full mask.
-- Which layer is the foreground is decided by the read-out: the layer that touches the frame
-  border less (recorded in metrics.json).
+- Which layer is the foreground is decided by the read-out: the layer that covers less of the
+  frame border (recorded in metrics.json).
 """
 
 from __future__ import annotations
@@ -152,14 +152,18 @@ class SegmentProblem(nn.Module):
         }
 
 
-def border_fraction(alpha: np.ndarray) -> float:
-    """Mean opacity on the one-pixel frame border relative to the mean opacity overall.
+def border_coverage(alpha: np.ndarray) -> float:
+    """Mean opacity on the one-pixel frame border, over all frames.
 
     Args:
         alpha: (T, h, w) in [0, 1].
+
+    A background layer covers most of the border; an object rarely does. (An earlier rule compared
+    border opacity *relative to the layer's area* and called a 1.4%-area object "background" on
+    DAVIS kite-surf, because a small layer touching the border once has a large ratio.)
     """
     border = np.concatenate([alpha[:, 0], alpha[:, -1], alpha[:, :, 0], alpha[:, :, -1]], axis=1)
-    return float(border.mean() / max(alpha.mean(), 1e-6))
+    return float(border.mean())
 
 
 def lift_layer(layer_low: np.ndarray, frame_low: np.ndarray, frame_high: np.ndarray) -> np.ndarray:
@@ -231,8 +235,8 @@ class SegmentTask:
         alpha = np.concatenate(alphas).astype(np.float32)
         layer_one = (np.concatenate(foregrounds) * 255 + 0.5).astype(np.uint8)
         layer_two = (np.concatenate(backgrounds) * 255 + 0.5).astype(np.uint8)
-        # The formula is symmetric in its layers: the foreground is the one touching the border less.
-        swapped = border_fraction(alpha) > border_fraction(1.0 - alpha)
+        # The formula is symmetric in its layers: the foreground is the one covering less of the border.
+        swapped = border_coverage(alpha) > 0.5
         if swapped:
             alpha, layer_one, layer_two = 1.0 - alpha, layer_two, layer_one
         frames_low = context.frames

@@ -149,13 +149,14 @@ def _run_task(task_name: str, input: Path, output: Path, task_config: dict, *, m
     _setup_logging(quiet)
 
     def work() -> None:
-        from vdp import api
         from vdp.errors import VdpError
-        from vdp.outputs import result_dir
 
-        destination = result_dir(output, type("V", (), {"name": input.stem if input.is_file() else input.name})())
+        # Refuse before any heavy import or work: the user's existing result is kept as it is.
+        destination = output / (input.name if input.is_dir() else input.stem)
         if destination.exists() and not overwrite:
             raise VdpError(f"{destination} already exists; pass --overwrite to replace it, or choose another -o folder")
+        from vdp import api
+
         video = api.load_video(input, start=start, max_frames=max_frames, stride=stride)
         logging.getLogger("vdp").info("%s: %d frames, %dx%d, %s fps%s", video.name, video.num_frames, video.width,
                                       video.height, video.fps, ", with audio" if video.has_audio else "")
