@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from vdp import losses
 from vdp.motion import camera_motion_residual, motion_saliency
 from vdp.nets import UNet
+from vdp.perceptual import perceptual_l1
 from vdp.task import Context, TaskResult
 from vdp.upsample import upsample_alpha
 from vdp.warp import backward_warp, forward_backward_occlusion
@@ -59,6 +60,8 @@ class SegmentConfig:
     """Channels per level of the RGB-net (it predicts both layers)."""
     weight_reconstruction: float = 1.0
     """L1 between the composition and the input (paper: 1)."""
+    weight_perceptual: float = 1.0
+    """L1 on VGG16 relu3_3 features of composition vs input (paper: 1), when VGG weights are available."""
     weight_layer: float = 1.0
     """Each layer matches the input where it is visible (paper: 1)."""
     residual_on_prior: bool = True
@@ -86,6 +89,7 @@ class SegmentProblem(nn.Module):
         device = context.device
         self.config = config
         self.num_frames = context.num_frames
+        self.perceptual = context.perceptual
         self.alpha_net = UNet(in_channels=7, out_channels=1, widths=config.alpha_widths)
         if config.residual_on_prior:
             # Start exactly at the prior: the correction is zero until the losses ask for one.
@@ -139,7 +143,7 @@ class SegmentProblem(nn.Module):
         alpha_now, alpha_next = alpha[:batch], alpha[batch:]
         alpha_next_warped = backward_warp(alpha_next, self.forward_flow[starts])
         flow_centred = out["flow_rgb"] - out["flow_rgb"].mean((-2, -1), keepdim=True)
-        return {
+        terms = {
             "reconstruction": config.weight_reconstruction * losses.masked_l1(composed, frames),
             "layer": config.weight_layer
             * (losses.masked_l1(alpha * out["foreground"], alpha * frames)
@@ -150,6 +154,9 @@ class SegmentProblem(nn.Module):
             "binarisation": config.weight_binarisation * losses.binarisation(alpha),
             "motion_similarity": config.weight_motion_similarity * losses.motion_similarity(alpha, flow_centred).clamp_min(0),
         }
+        if self.perceptual is not None and config.weight_perceptual > 0:
+            terms["perceptual"] = config.weight_perceptual * perceptual_l1(self.perceptual, composed, frames)
+        return terms
 
 
 def border_coverage(alpha: np.ndarray) -> float:
@@ -244,7 +251,11 @@ class SegmentTask:
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             soft = upsample_alpha(alpha[t], frame, radius=config.lift_radius)
             mask = soft > config.threshold
-            alpha_u8 = (soft * 255 + 0.5).astype(np.uint8)
+            # The matte of the layers: the working-resolution decision lifted edge-aware, so it is
+            # opaque inside the object and soft only along its edges (the soft alpha itself rarely
+            # reaches 1 where the prior was unsure, which would make the object look translucent).
+            matte = upsample_alpha((alpha[t] > config.threshold).astype(np.float32), frame, radius=config.lift_radius)
+            alpha_u8 = (matte * 255 + 0.5).astype(np.uint8)
             foreground = lift_layer(layer_one[t], frames_low[t], frame)
             background = lift_layer(layer_two[t], frames_low[t], frame)
             overlay = frame.astype(np.float32)

@@ -43,6 +43,10 @@ class RunOptions:
     """Optical flow: 'auto' (RAFT on a GPU when its weights load, DIS otherwise), 'raft', 'dis', 'farneback'."""
     raft_weights: str | None = None
     """Path to RAFT-large weights (default: torchvision's cache, downloaded when online)."""
+    perceptual: str = "auto"
+    """VGG16 perceptual term: 'auto' (when its weights are cached or given), 'on' or 'off'."""
+    vgg_weights: str | None = None
+    """Path to torchvision VGG16 weights (default: torchvision's cache; never downloaded by vdp)."""
     max_side: int = 256
     """Working resolution: the longer side the nets are fitted at (results are lifted to full size)."""
     cache_dir: str | None = None
@@ -137,7 +141,13 @@ def prepare(
     scale = video_flow_scale(np.concatenate([flow.forward, flow.backward]))
     per_frame = np.concatenate([flow.forward, -flow.backward[-1:]])
     flow_rgb = flow_to_rgb(per_frame, max_magnitude=scale)
+    from vdp.perceptual import load_perceptual
+
+    perceptual = load_perceptual(options.perceptual, options.vgg_weights, device=device)
+    logger.info(perceptual.reason)
     return Context(
+        perceptual=perceptual.features,
+        perceptual_reason=perceptual.reason,
         frames=frames,
         forward_flow=flow.forward,
         backward_flow=flow.backward,
@@ -207,6 +217,7 @@ def run(
             "device": str(device),
             "flow_method": context.flow_method,
             "flow_reason": context.flow_reason,
+            "perceptual": context.perceptual_reason,
             "working_size": list(context.working_size),
             "full_size": list(context.full_size),
             "num_frames": context.num_frames,

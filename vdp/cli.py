@@ -95,13 +95,14 @@ def _run_guarded(function) -> None:
 
 
 def _common_options(device: str, flow: str, raft_weights: Optional[Path], max_side: int, steps: int,
-                    seed: int, learning_rate: float, time_budget: Optional[float], cache_dir: Optional[str]):
+                    seed: int, learning_rate: float, time_budget: Optional[float], cache_dir: Optional[str],
+                    perceptual: str = "auto", vgg_weights: Optional[Path] = None):
     from vdp.api import RunOptions
     from vdp.optimize import OptimConfig
 
     return RunOptions(
         device=device, flow=flow, raft_weights=str(raft_weights) if raft_weights else None, max_side=max_side,
-        cache_dir=cache_dir,
+        cache_dir=cache_dir, perceptual=perceptual, vgg_weights=str(vgg_weights) if vgg_weights else None,
         optim=OptimConfig(num_steps=steps, seed=seed, learning_rate=learning_rate, time_budget=time_budget),
     )
 
@@ -116,6 +117,8 @@ LearningRateOption = typer.Option(2e-3, "--learning-rate", help="Peak Adam learn
 BudgetOption = typer.Option(None, "--time-budget", help="Stop optimising after this many seconds.")
 CacheOption = typer.Option(None, "--cache-dir", help="Flow cache folder (default ~/.cache/vdp; '' disables it).")
 QuietOption = typer.Option(False, "--quiet", "-q", help="Print only errors and the output folder.")
+PerceptualOption = typer.Option("auto", "--perceptual", help="VGG16 perceptual term: auto (when weights are cached), on, off.")
+VggOption = typer.Option(None, "--vgg-weights", help="torchvision VGG16 weights file for the perceptual term.")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace an existing result folder.")
 
 
@@ -133,18 +136,86 @@ def segment(
     device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
     max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
     learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
+    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
+    quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
 ) -> None:
     """Unsupervised video object segmentation: soft alpha, DAVIS-style masks, RGBA layers, preview."""
     task_config = {"objectness": objectness, "objectness_model": str(objectness_model) if objectness_model else None,
                    "threshold": threshold}
     _run_task("segment", input, output, task_config, max_frames=max_frames, start=start, stride=stride,
               no_video=no_video, options=_common_options(device, flow, raft_weights, max_side, steps, seed,
-                                                         learning_rate, time_budget, cache_dir),
+                                                         learning_rate, time_budget, cache_dir, perceptual, vgg_weights),
               quiet=quiet, overwrite=overwrite)
 
 
-def _run_task(task_name: str, input: Path, output: Path, task_config: dict, *, max_frames, start, stride, no_video,
+def _parse_airlight(text: Optional[str]):
+    from vdp.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ConfigError(f"--airlight expects three numbers r,g,b in (0, 1], e.g. 0.85,0.87,0.9; got {text!r}")
+    return values
+
+
+@app.command()
+def dehaze(
+    input: Path = typer.Argument(..., help="Video file or folder of frames."),
+    output: Path = typer.Option(Path("vdp-out"), "--output", "-o", help="Output folder; results go to OUTPUT/<video name>/."),
+    airlight: Optional[str] = typer.Option(None, "--airlight", help="Airlight r,g,b in (0, 1] (default: estimated once per video)."),
+    alpha_input: str = typer.Option("both", "--alpha-input", help="What the transmission net sees: frame, flow or both."),
+    transmission_floor: float = typer.Option(0.1, "--transmission-floor", help="Lower bound on t when inverting the haze model."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use at most this many frames."),
+    start: int = typer.Option(0, "--start", help="First frame to use."),
+    stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
+    no_video: bool = typer.Option(False, "--no-video", help="Write PNG frames only, no mp4."),
+    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
+    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
+    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
+    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
+    quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
+) -> None:
+    """Haze removal (I = t*J + (1-t)*A): clear video and frames, transmission maps, airlight in metrics.json."""
+    def config() -> dict:
+        return {"airlight": _parse_airlight(airlight), "alpha_input": alpha_input, "transmission_floor": transmission_floor}
+
+    _run_task("dehaze", input, output, config, max_frames=max_frames, start=start, stride=stride, no_video=no_video,
+              options=_common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
+                                      cache_dir, perceptual, vgg_weights),
+              quiet=quiet, overwrite=overwrite)
+
+
+@app.command()
+def relight(
+    input: Path = typer.Argument(..., help="Video file or folder of frames."),
+    output: Path = typer.Option(Path("vdp-out"), "--output", "-o", help="Output folder; results go to OUTPUT/<video name>/."),
+    gamma_init: Optional[float] = typer.Option(None, "--gamma-init", help="Initial g = 1/gamma in (0, 1) (default: from exposure statistics)."),
+    fixed_gamma: bool = typer.Option(False, "--fixed-gamma", help="Keep g at its initial value."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use at most this many frames."),
+    start: int = typer.Option(0, "--start", help="First frame to use."),
+    stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
+    no_video: bool = typer.Option(False, "--no-video", help="Write PNG frames only, no mp4."),
+    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
+    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
+    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
+    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
+    quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
+) -> None:
+    """Low-light enhancement (logarithmic formulation, learned gamma): enhanced video, illumination maps."""
+    def config() -> dict:
+        return {"gamma_init": gamma_init, "learn_gamma": not fixed_gamma}
+
+    _run_task("relight", input, output, config, max_frames=max_frames, start=start, stride=stride, no_video=no_video,
+              options=_common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
+                                      cache_dir, perceptual, vgg_weights),
+              quiet=quiet, overwrite=overwrite)
+
+
+def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_frames, start, stride, no_video,
               options, quiet: bool, overwrite: bool) -> None:
     _setup_logging(quiet)
 
@@ -160,7 +231,8 @@ def _run_task(task_name: str, input: Path, output: Path, task_config: dict, *, m
         video = api.load_video(input, start=start, max_frames=max_frames, stride=stride)
         logging.getLogger("vdp").info("%s: %d frames, %dx%d, %s fps%s", video.name, video.num_frames, video.width,
                                       video.height, video.fps, ", with audio" if video.has_audio else "")
-        result = api.run(task_name, video, config=task_config, options=options,
+        config = task_config() if callable(task_config) else task_config
+        result = api.run(task_name, video, config=config, options=options,
                          progress=Progress(quiet=quiet, description=task_name),
                          flow_progress=Progress(quiet=quiet, description="flow"))
         folder = api.save(result, video, output, overwrite=overwrite, write_videos=not no_video,
@@ -168,8 +240,9 @@ def _run_task(task_name: str, input: Path, output: Path, task_config: dict, *, m
         if not quiet:
             timings = ", ".join(f"{key} {value:.1f}s" for key, value in result.timings.items())
             typer.echo(f"device {result.info['device']}, flow {result.info['flow_reason']}", err=True)
-            if "objectness" in result.info:
-                typer.echo(result.info["objectness"], err=True)
+            for key in ("objectness", "perceptual", "airlight", "gamma_g"):
+                if key in result.info:
+                    typer.echo(f"{key}: {result.info[key]}", err=True)
             typer.echo(f"timings: {timings}", err=True)
         typer.echo(str(folder))
 
@@ -217,6 +290,117 @@ def bench_davis(
         if summary["failed"]:
             typer.echo(f"{len(summary['failed'])} sequence(s) failed: {', '.join(summary['failed'])}", err=True)
             raise typer.Exit(1)
+
+    _run_guarded(work)
+
+
+def _bench_restoration(layout: str, task_name: str, root: Path, output: Path, limit_frames, pairs, save_frames,
+                       task_config: dict, options, quiet: bool) -> None:
+    _setup_logging(quiet)
+
+    def work() -> None:
+        from vdp.bench.restoration import run_restoration_benchmark, vdp_restorer
+
+        summary = run_restoration_benchmark(
+            root, output, layout=layout, restorer=vdp_restorer(task_name, options=options, task_config=task_config),
+            method_name=f"vdp {task_name}", limit_frames=limit_frames,
+            pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None, save_frames=save_frames,
+            log=None if quiet else (lambda line: typer.echo(line, err=True)),
+        )
+        typer.echo(json.dumps(summary["overall"], indent=2))
+        if summary["failed"]:
+            typer.echo(f"{len(summary['failed'])} item(s) failed: {', '.join(summary['failed'])}", err=True)
+            raise typer.Exit(1)
+
+    _run_guarded(work)
+
+
+LimitFramesOption = typer.Option(None, "--limit-frames", help="Use the first N frames of each video (SDSD protocol: 30).")
+PairsOption = typer.Option(None, "--pairs", help="Comma-separated subset of videos (default: all).")
+SaveFramesOption = typer.Option(False, "--save-frames", help="Keep the restored frames as PNG.")
+
+
+@bench_app.command("revide")
+def bench_revide(
+    root: Path = typer.Argument(..., help="REVIDE-layout folder: hazy/<video>/ and gt/<video>/."),
+    output: Path = typer.Option(Path("bench-out/revide"), "--output", "-o", help="Report folder."),
+    limit_frames: Optional[int] = LimitFramesOption, pairs: Optional[str] = PairsOption,
+    save_frames: bool = SaveFramesOption,
+    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
+    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
+    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
+    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Dehaze every video of a REVIDE-layout folder; PSNR, SSIM, temporal consistency (resumable)."""
+    _bench_restoration("revide", "dehaze", root, output, limit_frames, pairs, save_frames, {},
+                       _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
+                                       cache_dir, perceptual, vgg_weights), quiet)
+
+
+@bench_app.command("sdsd")
+def bench_sdsd(
+    root: Path = typer.Argument(..., help="SDSD-layout folder: input/<pair>/ and GT/<pair>/ (.npy or .png), or indoor_np/outdoor_np."),
+    output: Path = typer.Option(Path("bench-out/sdsd"), "--output", "-o", help="Report folder."),
+    limit_frames: Optional[int] = LimitFramesOption, pairs: Optional[str] = PairsOption,
+    save_frames: bool = SaveFramesOption,
+    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
+    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
+    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
+    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Relight every pair of an SDSD-layout folder; PSNR, SSIM, temporal consistency (resumable)."""
+    _bench_restoration("sdsd", "relight", root, output, limit_frames, pairs, save_frames, {},
+                       _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
+                                       cache_dir, perceptual, vgg_weights), quiet)
+
+
+synth_app = typer.Typer(no_args_is_help=True, help="Make benchmark folders with ground truth from clean videos.")
+app.add_typer(synth_app, name="synth")
+
+
+@synth_app.command("haze")
+def synth_haze(
+    source: Path = typer.Argument(..., help="Clean video file, frame folder, or DAVIS root."),
+    output: Path = typer.Argument(..., help="Output folder (REVIDE layout: hazy/<video>/, gt/<video>/, recipe.json)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the per-video haze parameters."),
+    limit_frames: Optional[int] = typer.Option(None, "--limit-frames", help="Keep the first N frames of each video."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", help="Shrink frames so the longer side is at most this."),
+    overwrite: bool = OverwriteOption,
+) -> None:
+    """Hazy videos from the scattering model (smooth, temporally coherent pseudo-depth, per-video airlight)."""
+    _setup_logging(False)
+
+    def work() -> None:
+        from vdp.synth import synthesize_haze
+
+        recipe = synthesize_haze(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
+                                 overwrite=overwrite)
+        typer.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
+
+    _run_guarded(work)
+
+
+@synth_app.command("lowlight")
+def synth_lowlight(
+    source: Path = typer.Argument(..., help="Clean video file, frame folder, or DAVIS root."),
+    output: Path = typer.Argument(..., help="Output folder (SDSD layout: input/<pair>/, GT/<pair>/, recipe.json)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the per-video exposure and noise."),
+    limit_frames: Optional[int] = typer.Option(None, "--limit-frames", help="Keep the first N frames of each video."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", help="Shrink frames so the longer side is at most this."),
+    frame_format: str = typer.Option("png", "--format", help="png or npy (SDSD *_np style, BGR order)."),
+    overwrite: bool = OverwriteOption,
+) -> None:
+    """Low-light videos: gain, gamma and signal-dependent (Poisson-Gaussian) noise."""
+    _setup_logging(False)
+
+    def work() -> None:
+        from vdp.synth import synthesize_lowlight
+
+        recipe = synthesize_lowlight(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
+                                     format=frame_format, overwrite=overwrite)
+        typer.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
 
     _run_guarded(work)
 

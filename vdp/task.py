@@ -44,6 +44,9 @@ class Context:
     flow_reason: str
     cache_dir: Any = None
     """Folder for per-video caches (flow, priors), or None."""
+    perceptual: Any = None
+    """Frozen VGG16 relu3_3 features (`vdp.perceptual`) when their weights are available, else None."""
+    perceptual_reason: str = "perceptual: off"
 
     @property
     def num_frames(self) -> int:

@@ -1,0 +1,671 @@
+"""Turn clean videos into benchmark folders with ground truth: synthetic haze and low light.
+
+For users who want to test dehazing or relighting on their own footage. A source is a video file,
+a folder of frames, a folder holding several of those, or a DAVIS root (one video per sequence
+in ``JPEGImages/480p/<seq>/``). Two layouts are written, mirroring the real benchmarks (METHOD.md
+§3) so the same readers serve both::
+
+    synthesize_haze      ->  out/hazy/<video>/00000.png   out/gt/<video>/00000.png    (REVIDE)
+    synthesize_lowlight  ->  out/input/<pair>/00000.png   out/GT/<pair>/00000.png     (SDSD)
+                             (or 00000.npy: (H, W, 3) uint8 RGB, like SDSD's *_np variants)
+    both                 ->  out/recipe.json  (kind, seed, vdp version, source, per-video values)
+
+Degradations, applied frame by frame to the frame's values scaled to [0, 1]:
+
+- haze: the scattering model ``I = t * J + (1 - t) * A`` with ``t = exp(-beta * depth)``, the model
+  vdp's dehazing task fits. ``depth`` is a smooth pseudo-depth in [0.1, 1]: a ground plane (far at
+  the top of the frame) plus a low-frequency random field that drifts slowly over time, so ``t``
+  is smooth in space and in time (no flicker). ``beta`` and the airlight ``A`` are drawn per video.
+- low light: ``low = gain * J ** gamma`` plus Poisson-Gaussian sensor noise (shot noise whose
+  variance grows with the signal, and read noise), drawn afresh for every frame as on a real
+  sensor, then quantised to uint8.
+
+Both are applied to the stored (display) values, not to linearised light, because that is the
+space in which vdp's task models are written: the recorded parameters then invert the hazy
+frames exactly up to quantisation. Everything is deterministic for a seed: per-video parameters
+come from ``zlib.crc32`` of the seed and the video's name (stable across runs and machines, unlike
+Python's ``hash``). Each video folder is written into a hidden temporary folder and renamed when
+complete; ``recipe.json`` is written last.
+
+Frames are read as uint8 (the project's in-memory convention); float copies exist for one frame
+at a time only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vdp.errors import ConfigError, VideoInputError
+from vdp.video_io import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    list_frame_files,
+    read_video,
+    write_png_sequence,
+)
+
+logger = logging.getLogger(__name__)
+
+RECIPE_FILE = "recipe.json"
+"""Name of the file describing how a benchmark folder was made (written last)."""
+
+LAYOUTS: dict[str, tuple[str, str]] = {"haze": ("hazy", "gt"), "lowlight": ("input", "GT")}
+"""Per kind, the (degraded, clean) folder names under ``out``: REVIDE's and SDSD's."""
+
+FRAME_FORMATS = ("png", "npy")
+"""Frame file formats for the low-light layout (haze is always PNG, like REVIDE)."""
+
+# Haze. beta in 1.0-2.5 over depth in [0.1, 1] gives t from exp(-2.5) = 0.08 (far, thick haze)
+# to exp(-0.1) = 0.90 (near, thin haze), the range of outdoor haze benchmarks such as RESIDE.
+_BETA_RANGE = (1.0, 2.5)
+_DEPTH_RANGE = (0.1, 1.0)
+# Airlight: greyish white with a slight tint (sky light is rarely pure white, nor saturated).
+_AIRLIGHT_LEVEL = (0.78, 0.92)
+_AIRLIGHT_TINT = 0.03
+_AIRLIGHT_RANGE = (0.75, 0.95)
+# Share of the random field in the depth (the rest is the ground plane).
+_FIELD_WEIGHT = 0.35
+_FIELD_WAVES = 4
+_FIELD_CYCLES = (0.4, 1.5)  # spatial frequency, in cycles per frame height: low on purpose
+_FIELD_DRIFT = (0.01, 0.04)  # phase change per frame, radians: slow, smooth drift
+_PLANE_TILT = 0.2  # sideways tilt of the ground plane, depth change across the frame width
+
+# Low light, in units of the [0, 1] signal. Shot noise: variance = shot_noise * signal (a
+# Poisson photon count scaled by shot_noise); read noise: Gaussian with sigma read_noise.
+_GAIN_RANGE = (0.08, 0.25)
+# Gamma around 1: frames are stored gamma-encoded, where less light is close to a pure gain
+# ((gain * linear) ** (1/2.2) = gain ** (1/2.2) * J); camera tone curves bend it either way. (The
+# paper's model X_in = (s * X_out) ** g with g in (0, 1) covers gamma <= 1; gamma > 1 is outside it.)
+_GAMMA_RANGE = (0.8, 1.2)
+_SHOT_NOISE_RANGE = (0.0005, 0.003)  # at signal 0.1: noise sigma 0.007-0.017 (2-4 grey levels)
+_READ_NOISE_RANGE = (0.002, 0.01)
+
+_MIN_SIDE = 16
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass(frozen=True)
+class DepthField:
+    """A smooth pseudo-depth in ``[0.1, 1]`` that drifts slowly over time.
+
+    Defined in frame-relative coordinates, so it looks the same at any resolution. Depth is
+    ``0.1 + 0.9 * ((1 - w) * plane + w * (field + 1) / 2)`` with
+    ``plane = 1 - v + tilt * (u - 0.5)`` clipped to [0, 1] (``u``, ``v`` in [0, 1] from the
+    left and the top), ``w`` the field's weight, and
+    ``field = sum_k a_k cos(2 pi (fx_k u + fy_k v) + phase_k + drift_k t) / sum_k a_k``.
+    """
+
+    tilt: float
+    """Sideways tilt of the ground plane (depth change from the left to the right edge)."""
+    frequencies: tuple[tuple[float, float], ...]
+    """Per wave, spatial frequency ``(fx, fy)`` in cycles per frame width and height."""
+    amplitudes: tuple[float, ...]
+    """Per wave, its weight (larger for lower frequencies)."""
+    phases: tuple[float, ...]
+    """Per wave, the phase at frame 0, radians."""
+    drifts: tuple[float, ...]
+    """Per wave, the phase change per frame, radians (small: the field drifts, never flickers)."""
+    field_weight: float = _FIELD_WEIGHT
+    """Share of the random field in the depth; the rest is the ground plane."""
+
+    def __call__(self, index: int, height: int, width: int) -> np.ndarray:
+        """Depth of frame ``index`` as ``(H, W)`` float32 in ``[0.1, 1]``."""
+        v = ((np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
+        u = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
+        plane = np.clip(1.0 - v + self.tilt * (u - 0.5), 0.0, 1.0)
+        field = np.zeros((height, width), dtype=np.float32)
+        for (fx, fy), amplitude, phase, drift in zip(
+            self.frequencies, self.amplitudes, self.phases, self.drifts
+        ):
+            field += amplitude * np.cos(
+                2 * math.pi * (fx * u + fy * v) + (phase + drift * index)
+            ).astype(np.float32)
+        field /= sum(self.amplitudes)
+        mix = (1.0 - self.field_weight) * plane + self.field_weight * (field + 1.0) / 2.0
+        low, high = _DEPTH_RANGE
+        return (low + (high - low) * mix).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HazeParameters:
+    """How one video is hazed: ``I = t * J + (1 - t) * A``, ``t = exp(-beta * depth)``."""
+
+    beta: float
+    """Scattering coefficient; with depth in [0.1, 1], t lies in [exp(-beta), exp(-beta / 10)]."""
+    airlight: tuple[float, float, float]
+    """Airlight ``A`` per RGB channel, in [0, 1]."""
+    depth: DepthField
+    """The pseudo-depth over time."""
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> HazeParameters:
+        """Rebuild from a recipe's per-video entry (``read_recipe(out)["videos"][name]``)."""
+        depth = entry["depth"]
+        return cls(
+            beta=float(entry["beta"]),
+            airlight=tuple(float(a) for a in entry["airlight"]),  # type: ignore[arg-type]
+            depth=DepthField(
+                tilt=float(depth["tilt"]),
+                frequencies=tuple((float(fx), float(fy)) for fx, fy in depth["frequencies"]),
+                amplitudes=tuple(float(a) for a in depth["amplitudes"]),
+                phases=tuple(float(p) for p in depth["phases"]),
+                drifts=tuple(float(d) for d in depth["drifts"]),
+                field_weight=float(depth["field_weight"]),
+            ),
+        )
+
+    def transmission(self, index: int, height: int, width: int) -> np.ndarray:
+        """Transmission ``t`` of frame ``index`` as ``(H, W)`` float32 in (0, 1]."""
+        return np.exp(-self.beta * self.depth(index, height, width)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LowLightParameters:
+    """How one video is darkened: ``low = gain * J ** gamma`` plus Poisson-Gaussian noise."""
+
+    gain: float
+    """Exposure scale applied after the gamma curve."""
+    gamma: float
+    """Exponent (> 1 darkens the shadows more than the highlights)."""
+    shot_noise: float
+    """Shot-noise scale: the noise variance is ``shot_noise * signal`` (signal in [0, 1])."""
+    read_noise: float
+    """Standard deviation of the signal-independent read noise (in [0, 1] units)."""
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> LowLightParameters:
+        """Rebuild from a recipe's per-video entry (``read_recipe(out)["videos"][name]``)."""
+        return cls(
+            gain=float(entry["gain"]),
+            gamma=float(entry["gamma"]),
+            shot_noise=float(entry["shot_noise"]),
+            read_noise=float(entry["read_noise"]),
+        )
+
+
+def video_seed(seed: int, name: str) -> int:
+    """A video's own seed: ``crc32`` of ``"<seed>/<name>"`` (stable across runs and platforms)."""
+    return zlib.crc32(f"{seed}/{name}".encode("utf-8"))
+
+
+def draw_haze_parameters(rng: np.random.Generator) -> HazeParameters:
+    """Draw a video's haze: beta, a greyish-white airlight and a drifting depth field."""
+    beta = float(rng.uniform(*_BETA_RANGE))
+    level = rng.uniform(*_AIRLIGHT_LEVEL)
+    airlight = np.clip(level + rng.uniform(-_AIRLIGHT_TINT, _AIRLIGHT_TINT, 3), *_AIRLIGHT_RANGE)
+    cycles = rng.uniform(*_FIELD_CYCLES, _FIELD_WAVES)
+    angles = rng.uniform(0.0, 2 * math.pi, _FIELD_WAVES)
+    frequencies = tuple(
+        (float(c * math.cos(a)), float(c * math.sin(a))) for c, a in zip(cycles, angles)
+    )
+    depth = DepthField(
+        tilt=float(rng.uniform(-_PLANE_TILT, _PLANE_TILT)),
+        frequencies=frequencies,
+        amplitudes=tuple(float(1.0 / c) for c in cycles),
+        phases=tuple(float(p) for p in rng.uniform(0.0, 2 * math.pi, _FIELD_WAVES)),
+        drifts=tuple(
+            float(sign * speed)
+            for sign, speed in zip(
+                rng.choice((-1.0, 1.0), _FIELD_WAVES), rng.uniform(*_FIELD_DRIFT, _FIELD_WAVES)
+            )
+        ),
+    )
+    return HazeParameters(
+        beta=beta, airlight=tuple(float(a) for a in airlight), depth=depth  # type: ignore[arg-type]
+    )
+
+
+def draw_lowlight_parameters(rng: np.random.Generator) -> LowLightParameters:
+    """Draw a video's exposure (gain, gamma) and sensor noise (shot and read)."""
+    return LowLightParameters(
+        gain=float(rng.uniform(*_GAIN_RANGE)),
+        gamma=float(rng.uniform(*_GAMMA_RANGE)),
+        shot_noise=float(rng.uniform(*_SHOT_NOISE_RANGE)),
+        read_noise=float(rng.uniform(*_READ_NOISE_RANGE)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Degradations of one frame (pure functions)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def add_haze(
+    clean: np.ndarray, transmission: np.ndarray, airlight: tuple[float, float, float]
+) -> np.ndarray:
+    """Haze one frame: ``I = t * J + (1 - t) * A``.
+
+    Args:
+        clean: ``(H, W, 3)`` uint8 RGB, the haze-free frame ``J`` (scaled to [0, 1]).
+        transmission: ``(H, W)`` float in (0, 1].
+        airlight: ``A`` per RGB channel, in [0, 1].
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB hazy frame.
+    """
+    if clean.shape[:2] != transmission.shape:
+        raise ValueError(
+            f"Expected a transmission map of the frame's size {clean.shape[:2]}; got "
+            f"{transmission.shape}."
+        )
+    frame = clean.astype(np.float32) / 255.0
+    t = transmission[:, :, None].astype(np.float32)
+    hazy = t * frame + (1.0 - t) * np.asarray(airlight, dtype=np.float32)
+    return _to_uint8(hazy)
+
+
+def darken(
+    clean: np.ndarray, parameters: LowLightParameters, rng: np.random.Generator
+) -> np.ndarray:
+    """Darken one frame and add sensor noise: ``gain * J ** gamma`` + shot + read noise.
+
+    Shot noise is an exact Poisson photon count (``Poisson(low / shot_noise) * shot_noise``, whose
+    variance is ``shot_noise * low``); read noise is Gaussian. Negative values are clipped to 0,
+    as a sensor's black level does.
+
+    Args:
+        clean: ``(H, W, 3)`` uint8 RGB, the well-lit frame ``J`` (scaled to [0, 1]).
+        parameters: exposure and noise.
+        rng: source of this frame's noise.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB low-light frame.
+    """
+    frame = clean.astype(np.float32) / 255.0
+    low = parameters.gain * np.power(frame, parameters.gamma, dtype=np.float32)
+    photons = rng.poisson(low / parameters.shot_noise)
+    noisy = photons.astype(np.float32) * parameters.shot_noise
+    noisy += rng.normal(0.0, parameters.read_noise, size=low.shape).astype(np.float32)
+    return _to_uint8(noisy)
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+
+
+def _is_video_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_sources(src: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """The videos in ``src``, as ``(name, path)`` pairs; each path is readable by ``read_video``.
+
+    ``src`` may be:
+
+    - a video file (``.mp4 .mov .avi .mkv .webm .m4v``): one video named after its stem;
+    - a folder of frames: one video named after the folder;
+    - a DAVIS root (holds ``JPEGImages/480p/<seq>/``): one video per sequence;
+    - a folder of video files and/or frame folders: one video per entry (hidden entries and
+      sub-folders without frames are skipped).
+
+    Raises:
+        VideoInputError: ``src`` is missing, of an unknown type, or holds no video; or two
+            entries would get the same name (``clip.mp4`` beside a ``clip/`` frame folder).
+    """
+    src = Path(src).expanduser()
+    if not src.exists():
+        raise VideoInputError(
+            f"Expected a video file, a folder of frames or a DAVIS root; nothing exists at {src}. "
+            f"Check the spelling and the current directory ({Path.cwd()})."
+        )
+    if src.is_file():
+        if not _is_video_file(src):
+            raise VideoInputError(
+                f"Expected a video file ({' '.join(VIDEO_EXTENSIONS)}, any case), a folder of "
+                f"frames or a DAVIS root; {src} is a {src.suffix or 'extension-less'} file. "
+                "Convert it to mp4, or pass the folder that holds its frames."
+            )
+        return [(src.stem, src)]
+    davis_images = src / "JPEGImages" / "480p"
+    if davis_images.is_dir():
+        sequences = sorted(
+            (p for p in davis_images.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda p: p.name,
+        )
+        if not sequences:
+            raise VideoInputError(
+                f"{src} looks like a DAVIS root but {davis_images} holds no sequence folders. "
+                "Expected JPEGImages/480p/<sequence>/00000.jpg, ..."
+            )
+        return [(p.name, p) for p in sequences]
+    if list_frame_files(src):
+        return [(src.name, src)]
+    entries: list[tuple[str, Path]] = []
+    for child in sorted(src.iterdir(), key=lambda p: p.name):
+        if child.name.startswith("."):
+            continue
+        if _is_video_file(child):
+            entries.append((child.stem, child))
+        elif child.is_dir() and list_frame_files(child):
+            entries.append((child.name, child))
+    if not entries:
+        held = sorted(p.name for p in src.iterdir())[:5]
+        seen = f" It holds: {', '.join(held)}." if held else " It is empty."
+        raise VideoInputError(
+            f"Expected a video file, a folder of frames ({' '.join(IMAGE_EXTENSIONS)}), a folder "
+            f"of videos or a DAVIS root (JPEGImages/480p/<seq>/); found none of these in {src}."
+            f"{seen}"
+        )
+    names = [name for name, _ in entries]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise VideoInputError(
+            f"Two entries of {src} would both be written as {clashes[0]!r} (e.g. a video file "
+            "beside a frame folder of the same name); rename one of them."
+        )
+    return entries
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _target_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """``(h, w)`` with the longer side at most ``max_side``, aspect kept; never enlarged.
+
+    Same rule as ``vdp.api.working_size`` (which lives beside torch-importing code; synthesis
+    should not pay for importing torch).
+    """
+    if max_side is None:
+        return height, width
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _write_frame(
+    folder: Path, index: int, frame: np.ndarray, frame_format: str, npy_channel_order: str
+) -> None:
+    if frame_format == "npy":
+        array = frame[:, :, ::-1] if npy_channel_order == "bgr" else frame
+        np.save(folder / f"{index:05d}.npy", np.ascontiguousarray(array))
+    else:
+        write_png_sequence([frame], folder, start_index=index)
+
+
+@contextmanager
+def _atomic_folders(finals: list[Path]) -> Iterator[list[Path]]:
+    """Hidden temporary folders beside ``finals``, renamed onto them once the block succeeds
+    (replacing what was there) and removed if it raises."""
+    token = secrets.token_hex(4)
+    temps = [final.parent / f".{final.name}.partial-{token}" for final in finals]
+    try:
+        for temp in temps:
+            temp.mkdir(parents=True)
+        yield temps
+    except BaseException:
+        for temp in temps:
+            shutil.rmtree(temp, ignore_errors=True)
+        raise
+    for temp, final in zip(temps, finals):
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temp, final)
+
+
+def _check_options(seed: int, limit_frames: int | None, max_side: int | None) -> None:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed must be a whole number, 0 or more; got {seed!r}.")
+    if limit_frames is not None and limit_frames < 1:
+        raise ConfigError(f"limit_frames must be 1 or more (or None for all); got {limit_frames}.")
+    if max_side is not None and max_side < _MIN_SIDE:
+        raise ConfigError(
+            f"max_side must be at least {_MIN_SIDE} (or None for the source size); got {max_side}."
+        )
+
+
+def _prepare_output(out: Path, *, overwrite: bool) -> None:
+    """Refuse to touch an existing benchmark unless ``overwrite``; then remove what its recipe
+    lists (only that: ``out`` may hold other files of the user's)."""
+    recipe_file = out / RECIPE_FILE
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Expected an output folder; {out} is a file. Choose another path.")
+    if not recipe_file.exists():
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"{out} already holds a synthesized benchmark ({recipe_file}). Pass overwrite=True "
+            "to replace it, or choose another output folder."
+        )
+    try:
+        previous = read_recipe(out)
+    except VideoInputError as error:
+        logger.warning("replacing an unreadable %s (%s)", recipe_file, error)
+        previous = {}
+    folders = LAYOUTS.get(previous.get("kind", ""), ())
+    for name in previous.get("videos", {}):
+        for folder in folders:
+            target = out / folder / name
+            if target.is_dir() and target.parent == out / folder:  # never follow odd names out
+                shutil.rmtree(target)
+    recipe_file.unlink()
+    logger.info("removed the previous %s benchmark in %s", previous.get("kind", "?"), out)
+
+
+def _write_recipe(out: Path, recipe: dict[str, Any]) -> None:
+    temp = out / f".{RECIPE_FILE}.partial-{secrets.token_hex(4)}"
+    temp.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+    os.replace(temp, out / RECIPE_FILE)
+
+
+def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
+    """The recipe of a benchmark folder written by :func:`synthesize_haze` or
+    :func:`synthesize_lowlight` (the dict they returned).
+
+    Raises:
+        VideoInputError: ``out`` holds no readable ``recipe.json``.
+    """
+    recipe_file = Path(out).expanduser() / RECIPE_FILE
+    if not recipe_file.is_file():
+        raise VideoInputError(
+            f"Expected a synthesized benchmark folder with a {RECIPE_FILE}; there is none at "
+            f"{recipe_file}. Make one with `synthesize_haze` or `synthesize_lowlight`."
+        )
+    try:
+        recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VideoInputError(
+            f"Could not read {recipe_file}: {error}. Synthesize it again."
+        ) from error
+    if not isinstance(recipe, dict) or recipe.get("kind") not in LAYOUTS:
+        raise VideoInputError(
+            f"Expected {recipe_file} to describe a 'haze' or 'lowlight' benchmark; it does not. "
+            "Synthesize it again."
+        )
+    return recipe
+
+
+def _synthesize(
+    kind: str,
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seed: int,
+    limit_frames: int | None,
+    max_side: int | None,
+    frame_format: str,
+    npy_channel_order: str = "bgr",
+    overwrite: bool,
+) -> dict[str, Any]:
+    """The shared loop: list sources, check the output, degrade each video frame by frame."""
+    from vdp import __version__
+
+    _check_options(seed, limit_frames, max_side)
+    sources = list_sources(src)
+    out = Path(out).expanduser()
+    _prepare_output(out, overwrite=overwrite)
+    degraded_folder, clean_folder = LAYOUTS[kind]
+    recipe: dict[str, Any] = {
+        "kind": kind,
+        "layout": {
+            "degraded": degraded_folder,
+            "clean": clean_folder,
+            "format": frame_format,
+            **({"npy_channel_order": npy_channel_order} if frame_format == "npy" else {}),
+        },
+        "model": (
+            "I = t*J + (1-t)*A, t = exp(-beta*depth), on frame values in [0, 1]"
+            if kind == "haze"
+            else "I = quantise(shot_noise*Poisson(gain*J**gamma/shot_noise) + N(0, read_noise**2))"
+            ", on frame values in [0, 1]"
+        ),
+        "seed": int(seed),
+        "vdp_version": __version__,
+        "source": str(Path(src).expanduser().resolve()),
+        "limit_frames": limit_frames,
+        "max_side": max_side,
+        "videos": {},
+    }
+    for name, path in sources:
+        own_seed = video_seed(int(seed), name)
+        rng = np.random.default_rng(own_seed)
+        video = read_video(path, max_frames=limit_frames)
+        height, width = _target_size(video.height, video.width, max_side)
+        parameters = draw_haze_parameters(rng) if kind == "haze" else draw_lowlight_parameters(rng)
+        entry: dict[str, Any] = {
+            "source": str(path.resolve()),
+            "seed": own_seed,
+            "frames": video.num_frames,
+            "height": height,
+            "width": width,
+            "source_height": video.height,
+            "source_width": video.width,
+            **asdict(parameters),
+        }
+        t_min, t_max = math.inf, -math.inf
+        with _atomic_folders([out / degraded_folder / name, out / clean_folder / name]) as (
+            degraded_dir,
+            clean_dir,
+        ):
+            for index, source_frame in enumerate(video.frames):
+                clean = source_frame
+                if (height, width) != source_frame.shape[:2]:
+                    clean = cv2.resize(source_frame, (width, height), interpolation=cv2.INTER_AREA)
+                if isinstance(parameters, HazeParameters):
+                    transmission = parameters.transmission(index, height, width)
+                    t_min = min(t_min, float(transmission.min()))
+                    t_max = max(t_max, float(transmission.max()))
+                    degraded = add_haze(clean, transmission, parameters.airlight)
+                else:
+                    # Noise drawn afresh per frame, from (video seed, frame index): independent
+                    # over time like a sensor's, and the same whatever order frames are written.
+                    degraded = darken(clean, parameters, np.random.default_rng([own_seed, index]))
+                _write_frame(degraded_dir, index, degraded, frame_format, npy_channel_order)
+                _write_frame(clean_dir, index, clean, frame_format, npy_channel_order)
+        if kind == "haze":
+            entry["transmission_range"] = [t_min, t_max]
+        recipe["videos"][name] = entry
+        logger.info(
+            "synthesized %s for %s: %d frames of %dx%d", kind, name, video.num_frames, width, height
+        )
+        del video
+    # Through JSON and back, so that the returned dict is exactly what read_recipe gives.
+    recipe = json.loads(json.dumps(recipe))
+    _write_recipe(out, recipe)
+    return recipe
+
+
+def synthesize_haze(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    limit_frames: int | None = None,
+    max_side: int | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a REVIDE-like hazy benchmark: ``out/hazy/<video>/%05d.png``, ``out/gt/<video>/``.
+
+    Args:
+        src: a video file, a folder of frames, a folder of those, or a DAVIS root
+            (see :func:`list_sources`).
+        out: output folder (created if missing).
+        seed: makes the result reproducible; each video's parameters depend on it and its name.
+        limit_frames: keep at most this many frames per video (``None``: all).
+        max_side: shrink frames so that the longer side is at most this (``None``: keep).
+        overwrite: replace a benchmark already in ``out`` (otherwise refused).
+
+    Returns:
+        The recipe, also written to ``out/recipe.json``: kind, seed, vdp version, source, and
+        per video its frame count, size, ``beta``, ``airlight`` (RGB in [0, 1]), ``depth`` field
+        and the ``transmission_range`` it produced.
+
+    Raises:
+        VideoInputError: the source is missing, empty, or of an unknown type.
+        ConfigError: an option is out of range, or ``out`` holds a benchmark and not ``overwrite``.
+    """
+    return _synthesize(
+        "haze", src, out, seed=seed, limit_frames=limit_frames, max_side=max_side,
+        frame_format="png", overwrite=overwrite,
+    )  # fmt: skip
+
+
+def synthesize_lowlight(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    limit_frames: int | None = None,
+    max_side: int | None = None,
+    format: str = "png",  # noqa: A002 - the brief's and SDSD's word for it
+    npy_channel_order: str = "bgr",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write an SDSD-like low-light benchmark: ``out/input/<pair>/``, ``out/GT/<pair>/``.
+
+    Args:
+        src: a video file, a folder of frames, a folder of those, or a DAVIS root
+            (see :func:`list_sources`).
+        out: output folder (created if missing).
+        seed: makes the result reproducible; each video's parameters depend on it and its name,
+            each frame's noise also on the frame's index.
+        limit_frames: keep at most this many frames per video (``None``: all).
+        max_side: shrink frames so that the longer side is at most this (``None``: keep).
+        format: ``"png"`` (``%05d.png``) or ``"npy"`` (``%05d.npy``, ``(H, W, 3)`` uint8 RGB
+            arrays like SDSD's ``*_np`` variants).
+        npy_channel_order: ``"rgb"`` or ``"bgr"``, the channel order of ``.npy`` frames. The
+            SDSD authors saved theirs in OpenCV's BGR order (see
+            ``vdp.bench.restoration.SDSD_NPY_CHANNEL_ORDER``); pass ``"bgr"`` for folders that
+            SDSD's own loaders should read with the right colours. Recorded in the recipe.
+        overwrite: replace a benchmark already in ``out`` (otherwise refused).
+
+    Returns:
+        The recipe, also written to ``out/recipe.json``: kind, seed, vdp version, source, and
+        per video its frame count, size, ``gain``, ``gamma``, ``shot_noise`` and ``read_noise``.
+
+    Raises:
+        VideoInputError: the source is missing, empty, or of an unknown type.
+        ConfigError: an option is out of range or ``format`` unknown, or ``out`` holds a
+            benchmark and not ``overwrite``.
+    """
+    if npy_channel_order not in ("rgb", "bgr"):
+        raise ConfigError(
+            f"npy_channel_order must be 'rgb' or 'bgr'; got {npy_channel_order!r}."
+        )
+    if format not in FRAME_FORMATS:
+        raise ConfigError(
+            f"format must be one of {', '.join(FRAME_FORMATS)}; got {format!r}."
+        )
+    return _synthesize(
+        "lowlight", src, out, seed=seed, limit_frames=limit_frames, max_side=max_side,
+        frame_format=format, npy_channel_order=npy_channel_order, overwrite=overwrite,
+    )  # fmt: skip
