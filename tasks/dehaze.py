@@ -27,9 +27,9 @@ from vdp.errors import ConfigError
 from vdp.haze import dark_channel_transmission, estimate_airlight, patch_size_for
 from vdp.nets import UNet
 from vdp.perceptual import perceptual_l1
+from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import upsample_alpha
-from vdp.warp import backward_warp, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
 
@@ -97,33 +97,24 @@ def smoothed_prior_transmission(frames: np.ndarray, airlight: np.ndarray, omega:
     return np.clip(maps, 0.05, 1.0)
 
 
-class DehazeProblem(nn.Module):
+class DehazeProblem(VideoProblem):
     def __init__(self, context: Context, airlight: np.ndarray, prior: np.ndarray, config: DehazeConfig) -> None:
-        super().__init__()
+        super().__init__(context)
         self.config = config
-        self.num_frames = context.num_frames
-        self.perceptual = context.perceptual
         channels = {"frame": 3, "flow": 3, "both": 6}[config.alpha_input]
         self.alpha_net = UNet(in_channels=channels + 1, out_channels=1, widths=config.alpha_widths)
         nn.init.zeros_(self.alpha_net.head.weight)
         nn.init.zeros_(self.alpha_net.head.bias)
         self.rgb_net = UNet(in_channels=3, out_channels=3, widths=config.rgb_widths)
-        self.register_buffer("frames", torch.from_numpy(context.frames).permute(0, 3, 1, 2).contiguous(), persistent=False)
-        self.register_buffer("flow_rgb", torch.from_numpy(context.flow_rgb).permute(0, 3, 1, 2).contiguous(), persistent=False)
         self.register_buffer("prior", torch.from_numpy(prior)[:, None].contiguous(), persistent=False)
         self.register_buffer("airlight", torch.from_numpy(airlight).view(1, 3, 1, 1), persistent=False)
-        forward = torch.from_numpy(context.forward_flow).permute(0, 3, 1, 2).float()
-        backward = torch.from_numpy(context.backward_flow).permute(0, 3, 1, 2).float()
-        occluded = torch.cat([forward_backward_occlusion(f[None], b[None]) for f, b in zip(forward, backward)])
-        self.register_buffer("forward_flow", forward, persistent=False)
-        self.register_buffer("flow_valid", (occluded < 0.5).to(torch.uint8), persistent=False)
         self.dark_patch = patch_size_for(*context.working_size)
         self.to(context.device)
 
     def forward(self, frame_indices: Tensor) -> dict[str, Tensor]:
-        frames = self.frames[frame_indices].float() / 255.0
+        frames, flow_rgb = self.frame_batch(frame_indices)
         prior = self.prior[frame_indices].float()
-        inputs = {"frame": [frames], "flow": [self.flow_rgb[frame_indices].float() / 255.0]}
+        inputs = {"frame": [frames], "flow": [flow_rgb]}
         inputs["both"] = inputs["frame"] + inputs["flow"]
         correction = self.alpha_net(torch.cat(inputs[self.config.alpha_input] + [prior], dim=1))
         transmission = torch.sigmoid(torch.logit(prior.clamp(0.02, 0.98)) + correction.float())
@@ -132,20 +123,17 @@ class DehazeProblem(nn.Module):
 
     def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
         config = self.config
-        starts = frame_indices.clamp(max=self.num_frames - 2).to(self.frames.device)
-        out = self(torch.cat([starts, starts + 1]))
+        starts, indices = self.pairs(frame_indices)
+        out = self(indices)
         frames, t, clear = out["frames"], out["transmission"], out["clear"]
         hazy = t * clear + (1 - t) * self.airlight
-        batch = starts.shape[0]
-        clear_next_warped = backward_warp(clear[batch:], self.forward_flow[starts])
         dark = -F.max_pool2d(-clear.min(dim=1, keepdim=True).values, self.dark_patch, stride=1, padding=self.dark_patch // 2)
         terms = {
             "reconstruction": config.weight_reconstruction * losses.masked_l1(hazy, frames),
             "prior": config.weight_prior * losses.masked_l1(t, out["prior"]),
             "dark_channel": config.weight_dark_channel * dark.mean(),
             "smoothness": config.weight_smoothness * losses.total_variation(t, frames),
-            "warp": config.weight_warp
-            * losses.temporal_warp_l1(clear[:batch], clear_next_warped, self.flow_valid[starts].float()),
+            "warp": config.weight_warp * self.warp_loss(clear, starts),
         }
         if self.perceptual is not None and config.weight_perceptual > 0:
             terms["perceptual"] = config.weight_perceptual * perceptual_l1(self.perceptual, hazy, frames)
@@ -177,14 +165,9 @@ class DehazeTask:
 
     @torch.no_grad()
     def read_out(self, problem: DehazeProblem, context: Context, config: DehazeConfig) -> TaskResult:
-        problem.eval()
-        transmissions, clears = [], []
-        for start in range(0, problem.num_frames, 8):
-            out = problem(torch.arange(start, min(start + 8, problem.num_frames), device=problem.frames.device))
-            transmissions.append(out["transmission"][:, 0].cpu().numpy())
-            clears.append(out["clear"].permute(0, 2, 3, 1).cpu().numpy())
-        transmission = np.concatenate(transmissions).astype(np.float32)
-        clear = (np.concatenate(clears) * 255 + 0.5).astype(np.uint8)
+        out = problem.evaluate(("transmission", "clear"))
+        transmission = out["transmission"]
+        clear = (out["clear"] * 255 + 0.5).astype(np.uint8)
         airlight = self.airlight
 
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:

@@ -34,9 +34,9 @@ from vdp import losses
 from vdp.errors import ConfigError
 from vdp.nets import UNet
 from vdp.perceptual import perceptual_l1
+from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import fast_guided_upsample, upsample_alpha
-from vdp.warp import backward_warp, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +105,10 @@ def exposure_start(frames: np.ndarray, gamma_init: float | None) -> tuple[float,
     return g, s, {"input_median": round(median, 4), "input_p99": round(highlight, 4)}
 
 
-class RelightProblem(nn.Module):
+class RelightProblem(VideoProblem):
     def __init__(self, context: Context, g: float, s: float, config: RelightConfig) -> None:
-        super().__init__()
+        super().__init__(context)
         self.config = config
-        self.num_frames = context.num_frames
-        self.perceptual = context.perceptual
         # FlowRGB only, as in the paper: a net that also saw the frame could copy the frame's texture
         # into the illumination and leave X_out flat (measured: a saturated white output).
         self.alpha_net = UNet(in_channels=3, out_channels=1, widths=config.alpha_widths)
@@ -125,13 +123,6 @@ class RelightProblem(nn.Module):
         # g in (0, 1) through a sigmoid; the global log illumination is a learnable offset.
         self.g_logit = nn.Parameter(torch.tensor(math.log(g / (1 - g))), requires_grad=config.learn_gamma)
         self.log_illumination = nn.Parameter(torch.tensor(math.log(s)))
-        self.register_buffer("frames", torch.from_numpy(context.frames).permute(0, 3, 1, 2).contiguous(), persistent=False)
-        self.register_buffer("flow_rgb", torch.from_numpy(context.flow_rgb).permute(0, 3, 1, 2).contiguous(), persistent=False)
-        forward = torch.from_numpy(context.forward_flow).permute(0, 3, 1, 2).float()
-        backward = torch.from_numpy(context.backward_flow).permute(0, 3, 1, 2).float()
-        occluded = torch.cat([forward_backward_occlusion(f[None], b[None]) for f, b in zip(forward, backward)])
-        self.register_buffer("forward_flow", forward, persistent=False)
-        self.register_buffer("flow_valid", (occluded < 0.5).to(torch.uint8), persistent=False)
         self.g_start, self.s_start = g, s
         self.to(context.device)
 
@@ -144,8 +135,7 @@ class RelightProblem(nn.Module):
         return (frames.clamp_min(1e-4) ** (1.0 / self.g_start) / self.s_start).clamp(0, 1)
 
     def forward(self, frame_indices: Tensor) -> dict[str, Tensor]:
-        frames = self.frames[frame_indices].float() / 255.0
-        flow_rgb = self.flow_rgb[frame_indices].float() / 255.0
+        frames, flow_rgb = self.frame_batch(frame_indices)
         brightened = self.brightened(frames)
         correction = self.alpha_net(flow_rgb).float()
         log_s = (self.log_illumination + correction).clamp(max=0.0)
@@ -154,19 +144,17 @@ class RelightProblem(nn.Module):
 
     def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
         config = self.config
-        starts = frame_indices.clamp(max=self.num_frames - 2).to(self.frames.device)
-        out = self(torch.cat([starts, starts + 1]))
+        starts, indices = self.pairs(frame_indices)
+        out = self(indices)
         frames, enhanced = out["frames"], out["enhanced"]
         reconstruction = (torch.exp(out["log_s"]) * enhanced).clamp_min(1e-6) ** self.g
-        batch = starts.shape[0]
-        warped = backward_warp(enhanced[batch:], self.forward_flow[starts])
         luminance = (enhanced * enhanced.new_tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)).sum(1)
         highlight = torch.quantile(luminance.flatten(1), HIGHLIGHT_PERCENTILE / 100.0, dim=1)
         terms = {
             "reconstruction": config.weight_reconstruction * losses.masked_l1(reconstruction, frames),
             "exposure": config.weight_exposure * (highlight - TARGET_HIGHLIGHT).abs().mean(),
             "illumination_smoothness": config.weight_illumination_smoothness * losses.total_variation(out["correction"]),
-            "warp": config.weight_warp * losses.temporal_warp_l1(enhanced[:batch], warped, self.flow_valid[starts].float()),
+            "warp": config.weight_warp * self.warp_loss(enhanced, starts),
         }
         if self.perceptual is not None and config.weight_perceptual > 0:
             terms["perceptual"] = config.weight_perceptual * perceptual_l1(self.perceptual, reconstruction, frames)
@@ -188,14 +176,8 @@ class RelightTask:
 
     @torch.no_grad()
     def read_out(self, problem: RelightProblem, context: Context, config: RelightConfig) -> TaskResult:
-        problem.eval()
-        enhanced_parts, illumination_parts = [], []
-        for start in range(0, problem.num_frames, 8):
-            out = problem(torch.arange(start, min(start + 8, problem.num_frames), device=problem.frames.device))
-            enhanced_parts.append(out["enhanced"].permute(0, 2, 3, 1).cpu().numpy())
-            illumination_parts.append(torch.exp(out["log_s"])[:, 0].cpu().numpy())
-        enhanced = np.concatenate(enhanced_parts).astype(np.float32)
-        illumination = np.concatenate(illumination_parts).astype(np.float32)
+        out = problem.evaluate(("enhanced", "log_s"))
+        enhanced, illumination = out["enhanced"], np.exp(out["log_s"]).astype(np.float32)
         g = float(problem.g)
         frames_low = context.frames
         # Illumination is displayed normalised to its maximum (it is far below 1 in a dark video).

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,9 +34,9 @@ from vdp import losses
 from vdp.motion import camera_motion_residual, motion_saliency
 from vdp.nets import UNet
 from vdp.perceptual import perceptual_l1
+from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import upsample_alpha
-from vdp.warp import backward_warp, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
 
@@ -81,40 +80,24 @@ class SegmentConfig:
     """Guided-filter radius (working-resolution pixels) when lifting alpha to full resolution."""
 
 
-class SegmentProblem(nn.Module):
+class SegmentProblem(VideoProblem):
     """The nets, the fixed per-video tensors and the loss of the segmentation decomposition."""
 
     def __init__(self, context: Context, prior: np.ndarray, config: SegmentConfig) -> None:
-        super().__init__()
-        device = context.device
+        super().__init__(context)
         self.config = config
-        self.num_frames = context.num_frames
-        self.perceptual = context.perceptual
         self.alpha_net = UNet(in_channels=7, out_channels=1, widths=config.alpha_widths)
         if config.residual_on_prior:
             # Start exactly at the prior: the correction is zero until the losses ask for one.
             nn.init.zeros_(self.alpha_net.head.weight)
             nn.init.zeros_(self.alpha_net.head.bias)
         self.rgb_net = UNet(in_channels=3, out_channels=6, widths=config.rgb_widths)
-        # Fixed inputs stay compact (uint8 / float16) and are expanded per batch.
-        self.register_buffer("frames", torch.from_numpy(context.frames).permute(0, 3, 1, 2).contiguous(), persistent=False)
-        self.register_buffer("flow_rgb", torch.from_numpy(context.flow_rgb).permute(0, 3, 1, 2).contiguous(), persistent=False)
         self.register_buffer("prior", torch.from_numpy(prior.astype(np.float32))[:, None], persistent=False)
-        forward = torch.from_numpy(context.forward_flow).permute(0, 3, 1, 2).float()
-        backward = torch.from_numpy(context.backward_flow).permute(0, 3, 1, 2).float()
-        occluded = torch.cat([forward_backward_occlusion(f[None], b[None]) for f, b in zip(forward, backward)])
-        self.register_buffer("forward_flow", forward, persistent=False)
-        self.register_buffer("flow_valid", (occluded < 0.5).to(torch.uint8), persistent=False)
-        self.to(device)
-
-    def inputs(self, frame_indices: Tensor) -> tuple[Tensor, Tensor]:
-        frames = self.frames[frame_indices].float() / 255.0
-        flow_rgb = self.flow_rgb[frame_indices].float() / 255.0
-        return frames, flow_rgb
+        self.to(context.device)
 
     def forward(self, frame_indices: Tensor) -> dict[str, Tensor]:
         """Alpha logits (B,1,h,w), alpha, and the two layers (B,3,h,w) for the given frames."""
-        frames, flow_rgb = self.inputs(frame_indices)
+        frames, flow_rgb = self.frame_batch(frame_indices)
         prior = self.prior[frame_indices].float()
         logits = self.alpha_net(torch.cat([frames, flow_rgb, prior], dim=1))
         if self.config.residual_on_prior:
@@ -131,17 +114,12 @@ class SegmentProblem(nn.Module):
 
     def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
         config = self.config
-        # Each sampled frame t brings its successor, so the warp loss has a pair to compare.
-        starts = frame_indices.clamp(max=self.num_frames - 2).to(self.frames.device)
-        indices = torch.cat([starts, starts + 1])
+        starts, indices = self.pairs(frame_indices)
         out = self(indices)
         frames, alpha = out["frames"], out["alpha"]
         composed = alpha * out["foreground"] + (1 - alpha) * out["background"]
         prior = self.prior[indices].float()
         confidence = (2 * prior - 1).abs()
-        batch = starts.shape[0]
-        alpha_now, alpha_next = alpha[:batch], alpha[batch:]
-        alpha_next_warped = backward_warp(alpha_next, self.forward_flow[starts])
         flow_centred = out["flow_rgb"] - out["flow_rgb"].mean((-2, -1), keepdim=True)
         terms = {
             "reconstruction": config.weight_reconstruction * losses.masked_l1(composed, frames),
@@ -149,8 +127,7 @@ class SegmentProblem(nn.Module):
             * (losses.masked_l1(alpha * out["foreground"], alpha * frames)
                + losses.masked_l1((1 - alpha) * out["background"], (1 - alpha) * frames)),
             "prior": config.weight_prior * losses.weighted_binary_cross_entropy(out["logits"].float(), prior, confidence),
-            "warp": config.weight_warp
-            * losses.temporal_warp_l1(alpha_now, alpha_next_warped, self.flow_valid[starts].float()),
+            "warp": config.weight_warp * self.warp_loss(alpha, starts),
             "binarisation": config.weight_binarisation * losses.binarisation(alpha),
             "motion_similarity": config.weight_motion_similarity * losses.motion_similarity(alpha, flow_centred).clamp_min(0),
         }
@@ -231,17 +208,10 @@ class SegmentTask:
 
     @torch.no_grad()
     def read_out(self, problem: SegmentProblem, context: Context, config: SegmentConfig) -> TaskResult:
-        problem.eval()
-        alphas, foregrounds, backgrounds = [], [], []
-        for start in range(0, problem.num_frames, 8):
-            indices = torch.arange(start, min(start + 8, problem.num_frames), device=problem.frames.device)
-            out = problem(indices)
-            alphas.append(out["alpha"][:, 0].cpu().numpy())
-            foregrounds.append(out["foreground"].permute(0, 2, 3, 1).cpu().numpy())
-            backgrounds.append(out["background"].permute(0, 2, 3, 1).cpu().numpy())
-        alpha = np.concatenate(alphas).astype(np.float32)
-        layer_one = (np.concatenate(foregrounds) * 255 + 0.5).astype(np.uint8)
-        layer_two = (np.concatenate(backgrounds) * 255 + 0.5).astype(np.uint8)
+        out = problem.evaluate(("alpha", "foreground", "background"))
+        alpha = out["alpha"]
+        layer_one = (out["foreground"] * 255 + 0.5).astype(np.uint8)
+        layer_two = (out["background"] * 255 + 0.5).astype(np.uint8)
         # The formula is symmetric in its layers: the foreground is the one covering less of the border.
         swapped = border_coverage(alpha) > 0.5
         if swapped:

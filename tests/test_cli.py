@@ -128,3 +128,33 @@ def test_missing_input_is_a_one_line_error(tmp_path: Path) -> None:
     assert len(lines) == 1, completed.stderr
     assert lines[0].startswith("error:") and "no-such-video" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command, extra, map_folder, key", [
+    ("dehaze", ["--airlight", "0.8,0.82,0.85"], "transmission", "airlight"),
+    ("relight", ["--gamma-init", "0.85"], "illumination", "gamma_g"),
+])
+def test_restoration_commands_write_video_frames_and_maps(
+    tmp_path: Path, command: str, extra: list[str], map_folder: str, key: str
+) -> None:
+    frames, _ = make_moving_object_video(num_frames=NUM_FRAMES, height=40, width=56, seed=6)
+    write_mp4((frames // 3).astype(np.uint8), tmp_path / "clip.mp4", fps=Fraction(30000, 1001))
+    run = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--device", "cpu"]
+    completed = vdp_cli(command, str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"), *run, *extra)
+    assert completed.returncode == 0, completed.stderr
+    result = tmp_path / "out" / "clip"
+    assert len(list((result / "frames").glob("*.png"))) == NUM_FRAMES
+    assert len(list((result / map_folder).glob("*.png"))) == NUM_FRAMES
+    video = read_video(result / "result.mp4")
+    assert video.num_frames == NUM_FRAMES and (video.height, video.width) == (40, 56)
+    assert video.fps == Fraction(30000, 1001)
+    metrics = json.loads((result / "metrics.json").read_text())
+    assert key in metrics["info"]
+
+
+def test_bad_airlight_is_a_one_line_error(tmp_path: Path) -> None:
+    frames, _ = make_moving_object_video(num_frames=3, height=24, width=32, seed=1)
+    write_mp4(frames, tmp_path / "clip.mp4", fps=Fraction(24))
+    completed = vdp_cli("dehaze", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"), "--airlight", "0.8,0.9")
+    assert completed.returncode == 2
+    assert "--airlight" in completed.stderr and "Traceback" not in completed.stderr

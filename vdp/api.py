@@ -12,7 +12,6 @@ Nothing here prints; progress goes through callbacks and the `logging` module.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import time

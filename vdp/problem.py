@@ -1,0 +1,78 @@
+"""What every task's problem shares: the video's tensors, frame pairs, the warp loss, the read-out.
+
+A task subclasses `VideoProblem`, adds its nets and priors, and writes `forward(frame_indices)` and
+`losses(frame_indices)`; the optimisation loop (`vdp.optimize`) only needs `num_frames`,
+`parameters()` and `losses`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vdp import losses
+from vdp.task import Context
+from vdp.warp import backward_warp, forward_backward_occlusion
+
+
+class VideoProblem(nn.Module):
+    """Base of a task's problem: frames, FlowRGB, flow and occlusion as compact buffers.
+
+    Buffers (not parameters, not saved): `frames` and `flow_rgb` (T, 3, h, w) uint8,
+    `forward_flow` (T-1, 2, h, w) float32, `flow_valid` (T-1, 1, h, w) uint8 (1 where the
+    forward-backward check trusts the flow). Call `self.to(context.device)` at the end of a
+    subclass's `__init__`, once its own modules exist.
+    """
+
+    def __init__(self, context: Context) -> None:
+        super().__init__()
+        self.num_frames = context.num_frames
+        self.perceptual = context.perceptual
+        self.register_buffer("frames", torch.from_numpy(context.frames).permute(0, 3, 1, 2).contiguous(), persistent=False)
+        self.register_buffer("flow_rgb", torch.from_numpy(context.flow_rgb).permute(0, 3, 1, 2).contiguous(), persistent=False)
+        forward = torch.from_numpy(context.forward_flow).permute(0, 3, 1, 2).float()
+        backward = torch.from_numpy(context.backward_flow).permute(0, 3, 1, 2).float()
+        occluded = torch.cat([forward_backward_occlusion(f[None], b[None]) for f, b in zip(forward, backward)])
+        self.register_buffer("forward_flow", forward, persistent=False)
+        self.register_buffer("flow_valid", (occluded < 0.5).to(torch.uint8), persistent=False)
+
+    def frame_batch(self, frame_indices: Tensor) -> tuple[Tensor, Tensor]:
+        """(frames, FlowRGB) as (B, 3, h, w) float in [0, 1]."""
+        return self.frames[frame_indices].float() / 255.0, self.flow_rgb[frame_indices].float() / 255.0
+
+    def pairs(self, frame_indices: Tensor) -> tuple[Tensor, Tensor]:
+        """Each sampled frame t with its successor, so the warp loss has a pair to compare.
+
+        Returns:
+            (starts (B,), indices (2B,) = starts then starts + 1), on the problem's device.
+        """
+        starts = frame_indices.clamp(max=self.num_frames - 2).to(self.frames.device)
+        return starts, torch.cat([starts, starts + 1])
+
+    def warp_loss(self, layer: Tensor, starts: Tensor) -> Tensor:
+        """L1 between a layer at t and the layer at t+1 warped back into t, where the flow is reliable.
+
+        Args:
+            layer: (2B, C, h, w) for the indices `pairs` returned (frames t first, then t+1).
+            starts: (B,) the frames t.
+        """
+        batch = starts.shape[0]
+        warped = backward_warp(layer[batch:], self.forward_flow[starts])
+        return losses.temporal_warp_l1(layer[:batch], warped, self.flow_valid[starts].float())
+
+    @torch.no_grad()
+    def evaluate(self, names: tuple[str, ...], *, chunk: int = 8) -> dict[str, np.ndarray]:
+        """Run `forward` over every frame and gather outputs as float32 arrays.
+
+        Single-channel outputs come back as (T, h, w), others as (T, h, w, C).
+        """
+        self.eval()
+        gathered: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        for start in range(0, self.num_frames, chunk):
+            out = self(torch.arange(start, min(start + chunk, self.num_frames), device=self.frames.device))
+            for name in names:
+                value = out[name].float()
+                value = value[:, 0] if value.shape[1] == 1 else value.permute(0, 2, 3, 1)
+                gathered[name].append(value.cpu().numpy())
+        return {name: np.concatenate(parts).astype(np.float32) for name, parts in gathered.items()}
