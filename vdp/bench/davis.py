@@ -13,16 +13,15 @@ import json
 import logging
 import os
 import resource
-import shutil
 import statistics
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
+from vdp.bench.items import run_item
 from vdp.errors import VideoInputError
 from vdp.metrics import boundary_f, jaccard
 
@@ -102,42 +101,26 @@ def run_davis_benchmark(
                                   save_to=out_dir / "outputs" if save_outputs else None)
     say = log or (lambda line: None)
     for index, sequence in enumerate(chosen, start=1):
-        folder = out_dir / sequence
-        if (folder / "score.json").is_file():
-            say(f"[{index}/{len(chosen)}] {sequence}: already scored, skipped")
-            continue
-        started = time.perf_counter()
-        temporary = out_dir / f".{sequence}.partial"
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
-        try:
+        def score_sequence(folder: Path, sequence: str = sequence) -> dict[str, Any]:
+            started = time.perf_counter()
             gts = read_annotations(root, sequence)
             masks, details = segmenter(root / "JPEGImages" / "480p" / sequence, sequence)
             if len(masks) != len(gts):
                 raise RuntimeError(f"{len(masks)} masks for {len(gts)} annotated frames")
             j_values = [jaccard(m, g) for m, g in zip(masks, gts)]
             f_values = [boundary_f(m, g) for m, g in zip(masks, gts)]
-            seconds = time.perf_counter() - started
-            with open(temporary / "frames.csv", "w", newline="") as handle:
+            with open(folder / "frames.csv", "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["frame", "J", "F"])
                 writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(zip(j_values, f_values))])
-            score = {"sequence": sequence, "method": method_name, "J": float(np.mean(j_values)),
-                     "F": float(np.mean(f_values)), "frames": len(gts), "seconds": round(seconds, 2),
-                     "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
-            (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
-            shutil.rmtree(folder, ignore_errors=True)
-            temporary.rename(folder)
-            say(f"[{index}/{len(chosen)}] {sequence}: J {score['J']:.3f} F {score['F']:.3f} ({seconds:.0f}s)")
-        except KeyboardInterrupt:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-        except Exception as error:  # a batch records the failure and carries on
-            shutil.rmtree(temporary, ignore_errors=True)
-            folder.mkdir(exist_ok=True)
-            (folder / "error.txt").write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
-            say(f"[{index}/{len(chosen)}] {sequence}: FAILED ({type(error).__name__}: {error})")
-        summary = summarise(out_dir, chosen, method_name)
+            return {"sequence": sequence, "method": method_name, "J": float(np.mean(j_values)),
+                    "F": float(np.mean(f_values)), "frames": len(gts),
+                    "seconds": round(time.perf_counter() - started, 2),
+                    "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
+
+        run_item(out_dir, sequence, score_sequence, label=f"[{index}/{len(chosen)}] {sequence}",
+                 describe=lambda s: f"J {s['J']:.3f} F {s['F']:.3f} ({s['seconds']:.0f}s)", say=say)
+        summarise(out_dir, chosen, method_name)
     return summarise(out_dir, chosen, method_name)
 
 

@@ -40,11 +40,9 @@ import csv
 import json
 import logging
 import math
-import shutil
 import statistics
 import sys
 import time
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
@@ -54,6 +52,7 @@ import numpy as np
 import torch
 
 from vdp.bench.davis import peak_rss_megabytes
+from vdp.bench.items import run_item
 from vdp.errors import VideoInputError
 from vdp.flow import compute_flow
 from vdp.metrics import psnr, ssim
@@ -447,30 +446,17 @@ def run_restoration_benchmark(
     say = log or logger.info
     settings = {"method": method_name, "layout": layout, "limit_frames": limit_frames}
     for index, name in enumerate(chosen, start=1):
-        folder = out_dir / safe_item_folder(name)
-        if (folder / "score.json").is_file():
-            say(f"[{index}/{len(chosen)}] {name}: already scored, skipped")
-            continue
-        temporary = out_dir / f".{safe_item_folder(name)}.partial"
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
-        try:
-            input_dir, gt_dir = by_name[name]
-            score = _score_item(name, input_dir, gt_dir, temporary, restorer=restorer, method_name=method_name,
-                                limit_frames=limit_frames, save_frames=save_frames)
-            (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
-            shutil.rmtree(folder, ignore_errors=True)
-            temporary.rename(folder)
-            say(f"[{index}/{len(chosen)}] {name}: PSNR {score['psnr']:.2f} (input {score['input_psnr']:.2f}) "
-                f"SSIM {score['ssim']:.3f} (input {score['input_ssim']:.3f}) ({score['seconds']:.1f}s)")
-        except KeyboardInterrupt:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
-        except Exception as error:  # a batch records the failure and carries on
-            shutil.rmtree(temporary, ignore_errors=True)
-            folder.mkdir(exist_ok=True)
-            (folder / "error.txt").write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
-            say(f"[{index}/{len(chosen)}] {name}: FAILED ({type(error).__name__}: {error})")
+        input_dir, gt_dir = by_name[name]
+        run_item(
+            out_dir, safe_item_folder(name),
+            lambda folder, name=name, input_dir=input_dir, gt_dir=gt_dir: _score_item(
+                name, input_dir, gt_dir, folder, restorer=restorer, method_name=method_name,
+                limit_frames=limit_frames, save_frames=save_frames),
+            label=f"[{index}/{len(chosen)}] {name}",
+            describe=lambda score: (f"PSNR {score['psnr']:.2f} (input {score['input_psnr']:.2f}) SSIM {score['ssim']:.3f} "
+                                    f"(input {score['input_ssim']:.3f}) ({score['seconds']:.1f}s)"),
+            say=say,
+        )
         summarise(out_dir, chosen, settings)
     return summarise(out_dir, chosen, settings)
 

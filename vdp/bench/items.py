@@ -1,0 +1,61 @@
+"""One benchmark item, run so that a batch can resume and survive failures.
+
+Each item is computed into a hidden temporary folder; `score.json` is written there last and the
+folder is renamed into place, so a finished item is exactly one that has `score.json`. A failure is
+recorded in `<item>/error.txt` and the batch carries on; Ctrl-C removes the partial folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+
+def run_item(
+    out_dir: Path,
+    folder_name: str,
+    work: Callable[[Path], dict[str, Any]],
+    *,
+    label: str,
+    describe: Callable[[dict[str, Any]], str],
+    say: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """Run `work(temporary_folder) -> score` for one item unless it is already scored.
+
+    Args:
+        out_dir: the report folder.
+        folder_name: the item's folder inside it.
+        work: computes the item, may write files into the folder it is given, returns the score.
+        label: prefix of the log line (e.g. "[2/5] blackswan").
+        describe: turns a score into the rest of the log line.
+        say: where log lines go.
+
+    Returns:
+        The new score, or None when the item was skipped or failed.
+    """
+    folder = out_dir / folder_name
+    if (folder / "score.json").is_file():
+        say(f"{label}: already scored, skipped")
+        return None
+    temporary = out_dir / f".{folder_name}.partial"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        score = work(temporary)
+        (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        temporary.rename(folder)
+        say(f"{label}: {describe(score)}")
+        return score
+    except KeyboardInterrupt:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    except Exception as error:  # a batch records the failure and carries on
+        shutil.rmtree(temporary, ignore_errors=True)
+        folder.mkdir(exist_ok=True)
+        (folder / "error.txt").write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
+        say(f"{label}: FAILED ({type(error).__name__}: {error})")
+        return None
