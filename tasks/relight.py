@@ -37,6 +37,7 @@ from vdp.perceptual import perceptual_l1
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import fast_guided_upsample, upsample_alpha
+from vdp.warp import backward_warp, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class RelightConfig:
     """X_out at t+1 warped into t matches X_out at t where the flow is reliable."""
     lift_radius: int = 2
     """Guided-filter radius (working-resolution pixels) for the full-resolution lift."""
+    temporal_radius: int = 1
+    """Average the result with the previous and next frame warped onto it (0: off)."""
     lift_eps: float = 4e-3
     """Guided-filter regularisation: larger keeps more of the denoised output in flat regions."""
 
@@ -183,12 +186,35 @@ class RelightTask:
         # Illumination is displayed normalised to its maximum (it is far below 1 in a dark video).
         display_scale = 1.0 / max(float(illumination.max()), 1e-6)
 
+        def inverted_low(index: int) -> torch.Tensor:
+            low_frame = torch.from_numpy(frames_low[index]).permute(2, 0, 1)[None].float() / 255.0
+            s_low = torch.from_numpy(illumination[index])[None, None]
+            return (low_frame.clamp_min(1e-4) ** (1.0 / g) / s_low).clamp(0, 1)
+
+        def temporally_averaged(t: int) -> np.ndarray:
+            """The working-resolution inversion of frame t averaged with its neighbours warped onto
+            it where the flow is reliable: sensor noise is independent from frame to frame, the
+            scene is not, so the noise (and its flicker) drops without blurring motion."""
+            total, weight = inverted_low(t), torch.ones(1, 1, *frames_low.shape[1:3])
+            if config.temporal_radius > 0:
+                neighbours = []
+                if t + 1 < problem.num_frames:  # frame t+1 seen from t: the forward flow t -> t+1
+                    neighbours.append((t + 1, problem.forward_flow[t : t + 1].cpu(), problem.flow_valid[t : t + 1].cpu()))
+                if t > 0:  # frame t-1 seen from t: the backward flow t -> t-1
+                    backward = torch.from_numpy(context.backward_flow[t - 1]).permute(2, 0, 1)[None].float()
+                    forward = torch.from_numpy(context.forward_flow[t - 1]).permute(2, 0, 1)[None].float()
+                    valid = (forward_backward_occlusion(backward, forward) < 0.5).float()
+                    neighbours.append((t - 1, backward, valid))
+                for index, flow, valid in neighbours:
+                    total = total + valid.float() * backward_warp(inverted_low(index), flow.float())
+                    weight = weight + valid.float()
+            return (total / weight)[0].permute(1, 2, 0).numpy()
+
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             # Invert the formula with the learned g and illumination, as dehaze does. The working-
             # resolution inversion (area-averaged, so less noisy) carries the flat regions; the full-
             # resolution inversion guides edges back in (a guided filter with a noise-level eps).
-            low_frame = frames_low[t].astype(np.float32) / 255.0
-            low_inverted = np.clip(np.maximum(low_frame, 1e-4) ** (1.0 / g) / illumination[t][..., None], 0, 1)
+            low_inverted = temporally_averaged(t)
             lifted_s = upsample_alpha(np.clip(illumination[t] * display_scale, 0, 1), frame,
                                       radius=config.lift_radius) / display_scale
             image = frame.astype(np.float32) / 255.0
