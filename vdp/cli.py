@@ -324,6 +324,7 @@ SaveFramesOption = typer.Option(False, "--save-frames", help="Keep the restored 
 def bench_revide(
     root: Path = typer.Argument(..., help="REVIDE-layout folder: hazy/<video>/ and gt/<video>/."),
     output: Path = typer.Option(Path("bench-out/revide"), "--output", "-o", help="Report folder."),
+    alpha_input: str = typer.Option("both", "--alpha-input", help="What the transmission net sees: frame, flow or both."),
     limit_frames: Optional[int] = LimitFramesOption, pairs: Optional[str] = PairsOption,
     save_frames: bool = SaveFramesOption,
     device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
@@ -333,7 +334,7 @@ def bench_revide(
     quiet: bool = QuietOption,
 ) -> None:
     """Dehaze every video of a REVIDE-layout folder; PSNR, SSIM, temporal consistency (resumable)."""
-    _bench_restoration("revide", "dehaze", root, output, limit_frames, pairs, save_frames, {},
+    _bench_restoration("revide", "dehaze", root, output, limit_frames, pairs, save_frames, {"alpha_input": alpha_input},
                        _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
                                        cache_dir, perceptual, vgg_weights), quiet)
 
