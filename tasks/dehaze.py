@@ -24,9 +24,8 @@ from torch.nn import functional as F
 
 from vdp import losses
 from vdp.errors import ConfigError
-from vdp.haze import dark_channel_transmission, estimate_airlight, patch_size_for
+from vdp.haze import dark_channel_transmission, estimate_airlight, patch_size_for, remove_haze
 from vdp.nets import UNet
-from vdp.perceptual import perceptual_l1
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import upsample_alpha
@@ -135,9 +134,7 @@ class DehazeProblem(VideoProblem):
             "smoothness": config.weight_smoothness * losses.total_variation(t, frames),
             "warp": config.weight_warp * self.warp_loss(clear, starts),
         }
-        if self.perceptual is not None and config.weight_perceptual > 0:
-            terms["perceptual"] = config.weight_perceptual * perceptual_l1(self.perceptual, hazy, frames)
-        return terms
+        return terms | self.perceptual_term(hazy, frames, config.weight_perceptual)
 
 
 class DehazeTask:
@@ -173,9 +170,8 @@ class DehazeTask:
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             lifted = upsample_alpha(transmission[t], frame, radius=config.lift_radius, eps=1e-3)
             image = frame.astype(np.float32) / 255.0
-            floor = max(config.transmission_floor, 1e-3)
-            result = (image - airlight) / np.maximum(lifted, floor)[..., None] + airlight
-            result = (np.clip(result, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+            result = remove_haze(image, lifted, airlight, floor=max(config.transmission_floor, 1e-3))
+            result = (result * 255 + 0.5).astype(np.uint8)
             return {"frames": result, "transmission": (lifted * 255 + 0.5).astype(np.uint8),
                     "preview": np.concatenate([frame, result], axis=1)}
 

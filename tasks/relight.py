@@ -33,7 +33,6 @@ from torch import Tensor, nn
 from vdp import losses
 from vdp.errors import ConfigError
 from vdp.nets import UNet
-from vdp.perceptual import perceptual_l1
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import fast_guided_upsample, upsample_alpha
@@ -159,9 +158,7 @@ class RelightProblem(VideoProblem):
             "illumination_smoothness": config.weight_illumination_smoothness * losses.total_variation(out["correction"]),
             "warp": config.weight_warp * self.warp_loss(enhanced, starts),
         }
-        if self.perceptual is not None and config.weight_perceptual > 0:
-            terms["perceptual"] = config.weight_perceptual * perceptual_l1(self.perceptual, reconstruction, frames)
-        return terms
+        return terms | self.perceptual_term(reconstruction, frames, config.weight_perceptual)
 
 
 class RelightTask:

@@ -33,7 +33,6 @@ from torch import Tensor, nn
 from vdp import losses
 from vdp.motion import camera_motion_residual, motion_saliency
 from vdp.nets import UNet
-from vdp.perceptual import perceptual_l1
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import upsample_alpha
@@ -131,9 +130,7 @@ class SegmentProblem(VideoProblem):
             "binarisation": config.weight_binarisation * losses.binarisation(alpha),
             "motion_similarity": config.weight_motion_similarity * losses.motion_similarity(alpha, flow_centred).clamp_min(0),
         }
-        if self.perceptual is not None and config.weight_perceptual > 0:
-            terms["perceptual"] = config.weight_perceptual * perceptual_l1(self.perceptual, composed, frames)
-        return terms
+        return terms | self.perceptual_term(composed, frames, config.weight_perceptual)
 
 
 def border_coverage(alpha: np.ndarray) -> float:

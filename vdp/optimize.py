@@ -8,7 +8,6 @@ the divergence guard, the time budget, progress), and never asks which task it r
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -103,7 +102,7 @@ def optimise(
     report = OptimReport()
     num_frames = int(problem.num_frames)
     batch_size = min(config.batch_size, num_frames)
-    good_state = copy.deepcopy(problem.state_dict())
+    good_state = [p.detach().clone() for p in parameters]
     lr_scale = 1.0
     recent: list[float] = []
     start = time.perf_counter()
@@ -126,7 +125,9 @@ def optimise(
                     f"learning rate; try a smaller --learning-rate or a different --seed"
                 )
             lr_scale *= 0.5
-            problem.load_state_dict(good_state)
+            with torch.no_grad():
+                for parameter, saved in zip(parameters, good_state):
+                    parameter.copy_(saved)
             optimiser = torch.optim.Adam(parameters, lr=config.learning_rate * lr_scale)
             logger.warning("loss diverged at step %d (%r): undone, learning rate halved", step, value)
             continue
@@ -136,7 +137,7 @@ def optimise(
         optimiser.step()
         recent = (recent + [value])[-50:]
         if step % 25 == 0:
-            good_state = copy.deepcopy(problem.state_dict())
+            good_state = [p.detach().clone() for p in parameters]
         logged = {name: float(term.detach()) for name, term in terms.items()}
         logged["total"] = value
         report.history.append(logged)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from vdp import losses
+from vdp.perceptual import perceptual_l1
 from vdp.task import Context
 from vdp.warp import backward_warp, forward_backward_occlusion
 
@@ -60,6 +61,12 @@ class VideoProblem(nn.Module):
         batch = starts.shape[0]
         warped = backward_warp(layer[batch:], self.forward_flow[starts])
         return losses.temporal_warp_l1(layer[:batch], warped, self.flow_valid[starts].float())
+
+    def perceptual_term(self, prediction: Tensor, target: Tensor, weight: float) -> dict[str, Tensor]:
+        """{'perceptual': weighted VGG L1} when VGG weights were available, else {} (the term is off)."""
+        if self.perceptual is None or weight <= 0:
+            return {}
+        return {"perceptual": weight * perceptual_l1(self.perceptual, prediction, target)}
 
     @torch.no_grad()
     def evaluate(self, names: tuple[str, ...], *, chunk: int = 8) -> dict[str, np.ndarray]:
