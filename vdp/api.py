@@ -82,6 +82,23 @@ def resolve_device(name: str):
     raise ConfigError(f"unknown device {name!r}; expected one of {', '.join(DEVICES)} (or cuda:N)")
 
 
+def check_options(options: RunOptions) -> None:
+    """Refuse bad common settings at once, before a video is decoded (a typo should not cost a
+    decode): the device must exist here, the flow method and perceptual mode must be known."""
+    from vdp.flow import FLOW_METHODS
+
+    resolve_device(options.device)
+    if options.flow not in FLOW_METHODS:
+        raise ConfigError(f"unknown optical flow method {options.flow!r}; expected one of: {', '.join(FLOW_METHODS)}")
+    if options.perceptual not in ("auto", "on", "off"):
+        raise ConfigError(f"perceptual must be 'auto', 'on' or 'off', got {options.perceptual!r}")
+    working_size(16, 16, options.max_side)
+    if options.optim.num_steps < 0:
+        raise ConfigError(f"--steps must be 0 or more, got {options.optim.num_steps}")
+    if not options.optim.learning_rate > 0:
+        raise ConfigError(f"--learning-rate must be positive, got {options.optim.learning_rate}")
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("VDP_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vdp")
 
@@ -94,11 +111,12 @@ def working_size(height: int, width: int, max_side: int) -> tuple[int, int]:
     return max(16, round(height * scale)), max(16, round(width * scale))
 
 
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (T, h, w, 3) uint8 with area averaging (bicubic when enlarging)."""
+def resize_frames(frames, size: tuple[int, int]) -> np.ndarray:
+    """(T, H, W, 3) uint8 (an array or a `FrameStore`) -> (T, h, w, 3) uint8 array, with area
+    averaging (bicubic when enlarging); frames are read one at a time."""
     height, width = size
-    if frames.shape[1:3] == (height, width):
-        return frames
+    if tuple(frames.shape[1:3]) == (height, width):
+        return np.asarray(frames)
     shrinking = height <= frames.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     out = np.empty((frames.shape[0], height, width, 3), np.uint8)
@@ -202,6 +220,7 @@ def run(
     timings["optimise"] = report.seconds
     mark = time.perf_counter()
     result = task.read_out(problem, context, config)
+    _require_finite(result, task_name)
     timings["read_out"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     result.losses = report.final_losses
@@ -226,6 +245,19 @@ def run(
         }
     )
     return result
+
+
+def _require_finite(result: TaskResult, task_name: str) -> None:
+    """Refuse a result holding NaN or infinite values: nothing is written from it."""
+    from vdp.optimize import DivergenceError
+
+    for kind, arrays in (("alpha", result.alphas), ("layer", result.layers)):
+        for name, array in arrays.items():
+            if np.issubdtype(np.asarray(array).dtype, np.floating) and not np.isfinite(array).all():
+                raise DivergenceError(
+                    f"the {task_name} result's {kind} {name!r} holds NaN or infinite values, so nothing was "
+                    f"written; try a smaller --learning-rate, another --seed, or --device cpu"
+                )
 
 
 def save(result: TaskResult, video: Video, out_dir: str | Path, *, overwrite: bool = False, **kwargs: Any) -> Path:

@@ -227,6 +227,12 @@ def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_fra
         if destination.exists() and not overwrite:
             raise VdpError(f"{destination} already exists; pass --overwrite to replace it, or choose another -o folder")
         from vdp import api
+        from vdp.outputs import check_writable
+        from vdp.video_io import check_input
+
+        check_input(input)
+        api.check_options(options)
+        check_writable(output)
 
         video = api.load_video(input, start=start, max_frames=max_frames, stride=stride)
         logging.getLogger("vdp").info("%s: %d frames, %dx%d, %s fps%s", video.name, video.num_frames, video.width,
@@ -406,7 +412,15 @@ def synth_lowlight(
     _run_guarded(work)
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a scheduler or `kill`) cleans up like Ctrl-C: no half-written result stays."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

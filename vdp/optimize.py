@@ -17,6 +17,8 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor, nn
 
+from vdp.errors import VdpError
+
 logger = logging.getLogger(__name__)
 
 
@@ -64,8 +66,8 @@ class OptimReport:
     stopped_by_budget: bool = False
 
 
-class DivergenceError(RuntimeError):
-    """The loss kept diverging after every recovery."""
+class DivergenceError(VdpError, RuntimeError):
+    """The loss kept diverging after every recovery (shown to the user as one clear line)."""
 
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
@@ -136,7 +138,7 @@ def optimise(
         torch.nn.utils.clip_grad_norm_(parameters, 10.0)
         optimiser.step()
         recent = (recent + [value])[-50:]
-        if step % 25 == 0:
+        if step % 25 == 0 and all(bool(torch.isfinite(p).all()) for p in parameters):
             good_state = [p.detach().clone() for p in parameters]
         logged = {name: float(term.detach()) for name, term in terms.items()}
         logged["total"] = value
@@ -149,6 +151,13 @@ def optimise(
             logger.info("time budget of %.0f s reached after %d steps", config.time_budget, step)
             break
 
+    if not all(bool(torch.isfinite(p).all()) for p in parameters):
+        # The last steps left non-finite weights behind a finite loss: go back to the last good ones.
+        report.recoveries += 1
+        logger.warning("non-finite weights after the last step: the last good weights are restored")
+        with torch.no_grad():
+            for parameter, saved in zip(parameters, good_state):
+                parameter.copy_(saved)
     report.steps = step
     report.seconds = time.perf_counter() - start
     if report.history:

@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +35,40 @@ def result_dir(out_dir: Path, video: Video) -> Path:
 def is_complete(folder: Path) -> bool:
     """A result folder is complete when its metrics.json exists (written last, inside the temp folder)."""
     return (folder / "metrics.json").is_file()
+
+
+def check_writable(out_dir: Path) -> None:
+    """Make sure results can be written under `out_dir` (created if missing) before any work."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VdpError(f"the output path {out_dir} is a file, not a folder; choose a folder with -o")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise VdpError(f"cannot write to the output folder {out_dir}: {reason}; choose a writable -o folder") from error
+
+
+def remove_stale_partials(out_dir: Path, name: str) -> None:
+    """Delete `.<name>.partial-<pid>-*` folders left by runs that were killed (their process is gone)."""
+    if not out_dir.is_dir():
+        return
+    for leftover in out_dir.glob(f".{name}.partial-*"):
+        pid = leftover.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            logger.info("removing %s, left by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_result(
@@ -62,7 +97,8 @@ def write_result(
         )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        temporary = out_dir / f".{video.name}.partial-{secrets.token_hex(4)}"
+        remove_stale_partials(out_dir, video.name)
+        temporary = out_dir / f".{video.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
         temporary.mkdir()
     except OSError as error:
         raise VdpError(f"cannot write to the output folder {out_dir}: {error.strerror}; choose a writable -o folder") from error

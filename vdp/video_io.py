@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import secrets
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,15 +48,16 @@ _MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3"})
 _NTSC_NUMERATORS = (24000, 30000, 48000, 60000, 120000, 240000)
 
 _PROBE_TIMEOUT_S = 60.0
-_MAX_PREALLOCATED_BYTES = 8 << 30
 
 
 @dataclass
 class Video:
     """Decoded frames of one video or frame folder, with what is needed to write a result back."""
 
-    frames: np.ndarray
-    """``(T, H, W, 3)`` uint8 RGB, C-contiguous."""
+    frames: np.ndarray | FrameStore
+    """``(T, H, W, 3)`` uint8 RGB: a C-contiguous array, or a :class:`FrameStore` (frames kept in
+    a temporary file) for a video larger than ``VDP_FRAMES_RAM_MB``. Both give ``frames[t]``,
+    ``len``, ``shape`` and iteration."""
     fps: Fraction
     """Exact frame rate, e.g. ``Fraction(30000, 1001)`` for 29.97 fps."""
     name: str
@@ -66,6 +68,9 @@ class Video:
     """Whether ``source`` carries an audio stream that a written result can copy."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.frames, FrameStore):
+            self.fps = _as_fraction(self.fps)
+            return
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
             raise ValueError(
                 "Video.frames must be a (T, H, W, 3) uint8 RGB array; got shape "
@@ -101,10 +106,22 @@ class _ProbeResult:
     fps: Fraction | None
     message: str
     """The last line of ffmpeg's log that looks like an error, for error messages."""
+    duration: float | None = None
+    """The container's duration in seconds, when it states one."""
+    size: tuple[int, int] | None = None
+    """(width, height) of the first decoded frame, rotation applied."""
+
+    def expected_frames(self) -> int | None:
+        """How many frames the container announces (duration x rate), when it says both."""
+        if self.duration is None or self.fps is None or self.duration <= 0:
+            return None
+        return max(1, round(self.duration * self.fps))
 
 
 _STREAM_LINE = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio): (\w+)", re.MULTILINE)
 _FILTER_FRAME_RATE = re.compile(r"config in time_base: \d+/\d+, frame_rate: (\d+)/(\d+)")
+_FILTER_SIZE = re.compile(r"\bn:\s*0 .*?\bs:(\d+)x(\d+)")
+_DURATION = re.compile(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.MULTILINE)
 
 
 def _probe(path: Path) -> _ProbeResult:
@@ -137,12 +154,21 @@ def _probe(path: Path) -> _ProbeResult:
     match = _FILTER_FRAME_RATE.search(log)
     if match and int(match.group(1)) > 0 and int(match.group(2)) > 0:
         fps = Fraction(int(match.group(1)), int(match.group(2)))
+    duration = None
+    if found := _DURATION.search(header):
+        hours, minutes, seconds = found.groups()
+        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    size = None
+    if found := _FILTER_SIZE.search(log):
+        size = (int(found.group(1)), int(found.group(2)))
     return _ProbeResult(
         has_video=any(kind == "Video" for kind, _ in streams),
         has_audio=bool(audio_codecs),
         audio_codec=audio_codecs[0] if audio_codecs else None,
         fps=fps,
         message=_ffmpeg_complaint(log, max_lines=1),
+        duration=duration,
+        size=size,
     )
 
 
@@ -207,8 +233,9 @@ def read_video(
     max_frames: int | None = None,
     stride: int = 1,
     default_fps: Fraction | int | str = DEFAULT_FOLDER_FPS,
+    ram_limit: int | None = None,
 ) -> Video:
-    """Read a video file or a folder of frames into memory as uint8 RGB.
+    """Read a video file or a folder of frames as uint8 RGB, decoding each frame once.
 
     Args:
         path: a video file (``.mp4 .mov .avi .mkv .webm .m4v``, any case) or a folder of
@@ -219,15 +246,19 @@ def read_video(
         stride: keep every ``stride``-th frame from ``start`` on. The returned ``fps`` stays the
             source's rate; divide it by ``stride`` for playback at the original speed.
         default_fps: frame rate given to a folder of frames (24 unless told otherwise).
+        ram_limit: bytes of frames kept in memory; beyond it they go to a temporary file
+            (:class:`FrameStore`). Default: ``VDP_FRAMES_RAM_MB`` MiB, else 2048 MiB.
 
     Returns:
-        A :class:`Video` whose ``frames`` are ``(T, H, W, 3)`` uint8 RGB, C-contiguous.
+        A :class:`Video` whose ``frames`` are ``(T, H, W, 3)`` uint8 RGB: an array, or a
+        :class:`FrameStore` when they exceed ``ram_limit``.
         Grayscale frames are replicated to three channels, alpha is dropped, 16-bit frames are
         scaled to 8 bits (``round(v / 257)``).
 
     Raises:
         VideoInputError: the path is missing, of an unsupported type, not decodable, holds no
-            frames, or holds frames of different sizes.
+            frames, holds frames of different sizes, or is truncated or damaged (ffmpeg reports
+            errors and decodes fewer frames than the container announces).
         ConfigError: ``start``, ``max_frames`` or ``stride`` is out of range.
     """
     path = Path(path).expanduser()
@@ -237,13 +268,26 @@ def read_video(
         raise ConfigError(f"stride must be 1 or more; got {stride}.")
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"max_frames must be 1 or more (or None for all); got {max_frames}.")
-    _require_exists(path)
+    check_input(path)
+    ram_limit = frames_ram_limit() if ram_limit is None else ram_limit
     if path.is_dir():
         return _read_folder(
             path, start=start, max_frames=max_frames, stride=stride,
-            fps=_as_fraction(default_fps, what="default_fps"),
+            fps=_as_fraction(default_fps, what="default_fps"), ram_limit=ram_limit,
         )  # fmt: skip
-    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+    return _read_video_file(path, start=start, max_frames=max_frames, stride=stride, ram_limit=ram_limit)
+
+
+def check_input(path: str | os.PathLike[str]) -> None:
+    """Refuse, without decoding anything, a path that cannot be an input: missing, or a file whose
+    extension is not a video's.
+
+    Raises:
+        VideoInputError: saying what was expected, what is there and what to do.
+    """
+    path = Path(path).expanduser()
+    _require_exists(path)
+    if not path.is_dir() and path.suffix.lower() not in VIDEO_EXTENSIONS:
         kind = "an image" if path.suffix.lower() in IMAGE_EXTENSIONS else "a file"
         raise VideoInputError(
             f"Expected a video file ({' '.join(VIDEO_EXTENSIONS)}) or a folder of frames; got "
@@ -251,7 +295,6 @@ def read_video(
             f"`ffmpeg -i '{path}' -c:v libx264 -crf 18 out.mp4`), or put single images in a "
             "folder and pass the folder."
         )
-    return _read_video_file(path, start=start, max_frames=max_frames, stride=stride)
 
 
 def _require_exists(path: Path) -> None:
@@ -285,7 +328,7 @@ def list_frame_files(folder: Path) -> list[Path]:
 
 
 def _read_folder(
-    folder: Path, *, start: int, max_frames: int | None, stride: int, fps: Fraction
+    folder: Path, *, start: int, max_frames: int | None, stride: int, fps: Fraction, ram_limit: int
 ) -> Video:
     all_files = list_frame_files(folder)
     if not all_files:
@@ -305,9 +348,9 @@ def _read_folder(
             f"start={start} skips them all. Use a start below {len(all_files)}."
         )
     first = _read_image_rgb(files[0])
-    frames = np.empty((len(files), *first.shape), dtype=np.uint8)
-    frames[0] = first
-    for index, file in enumerate(files[1:], start=1):
+    sink = _FrameSink(*first.shape[:2], capacity=len(files), ram_limit=ram_limit)
+    sink.append(first)
+    for file in files[1:]:
         image = _read_image_rgb(file)
         if image.shape != first.shape:
             raise VideoInputError(
@@ -316,10 +359,10 @@ def _read_folder(
                 f"{first.shape[1]}x{first.shape[0]}, in {folder}. Resize or remove the odd "
                 "frames so that all match."
             )
-        frames[index] = image
+        sink.append(image)
     height, width = first.shape[:2]
     logger.info("read %d frames of %dx%d from %s", len(files), width, height, folder)
-    return Video(frames=frames, fps=fps, name=folder.name, source=folder, has_audio=False)
+    return Video(frames=sink.finish(), fps=fps, name=folder.name, source=folder, has_audio=False)
 
 
 def _read_image_rgb(file: Path) -> np.ndarray:
@@ -370,7 +413,9 @@ def to_rgb_uint8(
     return np.ascontiguousarray(rgb)
 
 
-def _read_video_file(path: Path, *, start: int, max_frames: int | None, stride: int) -> Video:
+def _read_video_file(
+    path: Path, *, start: int, max_frames: int | None, stride: int, ram_limit: int
+) -> Video:
     probe = _probe(path)
     fix = (
         f"Check that it plays in a video player, or re-encode it with "
@@ -382,94 +427,246 @@ def _read_video_file(path: Path, *, start: int, max_frames: int | None, stride: 
             f"Expected a decodable video; {path} is not one: ffmpeg found no video stream in "
             f"it{said}. {fix}"
         )
-    output_params = ["-map", "0:v:0", "-fps_mode", "passthrough"]
-    if start > 0 or stride > 1:
-        output_params += ["-vf", f"select='gte(n,{start})*not(mod(n-{start},{stride}))'"]
-    if max_frames is not None:
-        output_params += ["-frames:v", str(max_frames)]
-
-    reader = imageio_ffmpeg.read_frames(str(path), output_params=output_params)
-    try:
-        try:
-            meta = next(reader)
-        except (OSError, RuntimeError, ValueError, IndexError, AttributeError) as error:
-            raise VideoInputError(
-                f"Expected a decodable video; ffmpeg could not read {path} "
-                f"({_ffmpeg_complaint(str(error)) or error}). {fix}"
-            ) from error
-        fps = probe.fps if probe.fps is not None else _fps_from_float(float(meta.get("fps") or 0))
-        if fps <= 0:
-            logger.warning("no frame rate found in %s; assuming %s", path, DEFAULT_FOLDER_FPS)
-            fps = DEFAULT_FOLDER_FPS
-        width, height = meta["size"]
-        frames = _collect_frames(
-            reader, height=height, width=width,
-            capacity=_estimate_frame_count(meta, fps, start, stride, max_frames),
-            max_frames=max_frames, path=path, fix=fix,
-        )  # fmt: skip
-    finally:
-        reader.close()
-    if frames.shape[0] == 0:
+    if probe.size is None:
+        said = f" (ffmpeg says: {probe.message.rstrip('.')})" if probe.message else ""
+        raise VideoInputError(
+            f"Expected at least one frame; ffmpeg decoded none from {path}{said}. It holds a "
+            f"video stream with no decodable frames (0 frames, or damaged from the start). {fix}"
+        )
+    fps = probe.fps
+    if fps is None:
+        logger.warning("no frame rate found in %s; assuming %s", path, DEFAULT_FOLDER_FPS)
+        fps = DEFAULT_FOLDER_FPS
+    width, height = probe.size
+    announced = probe.expected_frames()
+    expected = None
+    if announced is not None:
+        expected = max(0, math.ceil((announced - start) / stride))
+        if max_frames is not None:
+            expected = min(expected, max_frames)
+    frames, errors = _decode(
+        path, width=width, height=height, start=start, stride=stride, max_frames=max_frames,
+        capacity=expected if expected else 64, ram_limit=ram_limit,
+    )  # fmt: skip
+    count = len(frames)
+    complaint = _ffmpeg_complaint(errors)
+    if count == 0:
         if start > 0:
             raise VideoInputError(
                 f"Expected at least one frame from frame {start} on; {path} is shorter than "
-                "that. Use a smaller start."
+                f"that{f' (about {announced} frames)' if announced else ''}. Use a smaller start "
+                "(--start)."
             )
         raise VideoInputError(
-            f"Expected at least one frame; ffmpeg decoded none from {path}. {fix}"
+            f"Expected at least one frame; ffmpeg decoded none from {path}"
+            f"{f' ({complaint})' if complaint else ''}. {fix}"
         )
-    logger.info(
-        "read %d frames of %dx%d at %s fps from %s", frames.shape[0], width, height, fps, path
-    )
+    if expected is not None and count < expected and complaint:
+        raise VideoInputError(
+            f"Expected the {expected} frames {path} announces; ffmpeg decoded {count} and then "
+            f"reported errors ({complaint}). The file is truncated or damaged. {fix} The re-encoded "
+            "file keeps the frames that decode."
+        )
+    if complaint:
+        logger.warning("ffmpeg reported errors while decoding %s (%s); all %d frames were read",
+                       path, complaint, count)
+    elif expected is not None and count < 0.9 * expected - 1:
+        logger.warning(
+            "%s announces about %d frames (its duration times %s fps) but holds %d; the video "
+            "stream ends early (the audio may be longer)", path, expected, fps, count,
+        )  # fmt: skip
+    logger.info("read %d frames of %dx%d at %s fps from %s%s", count, width, height, fps, path,
+                " (kept in a temporary file, not in memory)" if isinstance(frames, FrameStore) else "")
     return Video(frames=frames, fps=fps, name=path.stem, source=path, has_audio=probe.has_audio)
 
 
-def _estimate_frame_count(
-    meta: dict, fps: Fraction, start: int, stride: int, max_frames: int | None
-) -> int:
-    """Frames to preallocate: from the container's duration, which may be missing or wrong, so
-    capped at about 8 GiB (the buffer grows when needed)."""
-    duration = float(meta.get("duration") or 0.0)
-    estimate = math.ceil(duration * fps) + 1 if duration > 0 else 64
-    estimate = max(1, math.ceil(max(estimate - start, 1) / stride))
-    width, height = meta["size"]
-    estimate = min(estimate, max(16, _MAX_PREALLOCATED_BYTES // (width * height * 3)))
-    return min(estimate, max_frames) if max_frames is not None else estimate
+def _decode(
+    path: Path, *, width: int, height: int, start: int, stride: int, max_frames: int | None,
+    capacity: int, ram_limit: int,
+) -> tuple[np.ndarray | FrameStore, str]:
+    """Decode the first video stream to rgb24 frames; returns them and ffmpeg's error log."""
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
+        "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+    ]  # fmt: skip
+    if start > 0 or stride > 1:
+        command += ["-vf", f"select='gte(n,{start})*not(mod(n-{start},{stride}))'"]
+    if max_frames is not None:
+        command += ["-frames:v", str(max_frames)]
+    command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    logger.debug("decoding %s: %s", path, " ".join(command))
+    sink = _FrameSink(height, width, capacity=capacity, ram_limit=ram_limit)
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    buffer = memoryview(frame).cast("B")
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+        try:
+            while True:
+                filled = 0
+                while filled < len(buffer):
+                    got = process.stdout.readinto(buffer[filled:])
+                    if not got:
+                        break
+                    filled += got
+                if filled < len(buffer):
+                    break  # end of stream (a partial last frame is dropped by ffmpeg itself)
+                sink.append(frame)
+            process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+        log.seek(0)
+        errors = log.read().decode("utf-8", errors="replace")
+    if process.returncode != 0 and not errors:
+        errors = f"ffmpeg exited with status {process.returncode}"
+    return sink.finish(), errors
 
 
-def _collect_frames(
-    reader: Iterable[bytes],
-    *,
-    height: int,
-    width: int,
-    capacity: int,
-    max_frames: int | None,
-    path: Path,
-    fix: str,
-) -> np.ndarray:
-    """Copy raw rgb24 frames into one preallocated ``(T, H, W, 3)`` uint8 array, growing it
-    by half when the duration-based estimate was short."""
-    frames = np.empty((capacity, height, width, 3), dtype=np.uint8)
-    count = 0
+# --------------------------------------------------------------------------------------------
+# Frames kept out of memory
+
+
+DEFAULT_FRAMES_RAM_MB = 2048
+"""Decoded frames beyond this many MiB go to a temporary file (``VDP_FRAMES_RAM_MB`` overrides)."""
+
+
+def frames_ram_limit() -> int:
+    """Bytes of decoded frames kept in memory before they spill to a temporary file."""
+    value = os.environ.get("VDP_FRAMES_RAM_MB", "")
     try:
-        for raw in reader:
-            if count == frames.shape[0]:
-                grown = np.empty((count + max(count // 2, 16), height, width, 3), dtype=np.uint8)
-                grown[:count] = frames
-                frames = grown
-            frames[count] = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-            count += 1
-            if max_frames is not None and count >= max_frames:
-                break
-    except RuntimeError as error:
-        raise VideoInputError(
-            f"Expected a decodable video; ffmpeg stopped while decoding frame {count} of {path} "
-            f"({_ffmpeg_complaint(str(error)) or error}). {fix}"
+        megabytes = float(value) if value.strip() else DEFAULT_FRAMES_RAM_MB
+    except ValueError as error:
+        raise ConfigError(
+            f"VDP_FRAMES_RAM_MB must be a number of MiB such as 2048; got {value!r}."
         ) from error
-    if count < frames.shape[0]:
-        # A slice of the leading axis is still C-contiguous; copy only when much memory is spare.
-        frames = frames[:count].copy() if count < 0.9 * frames.shape[0] else frames[:count]
-    return frames
+    return max(0, int(megabytes * (1 << 20)))
+
+
+class FrameStore:
+    """``(T, H, W, 3)`` uint8 frames held in an anonymous temporary file, read back one at a time.
+
+    Behaves like the read-only array it stands for where vdp uses frames: ``len``, ``shape``,
+    ``dtype``, ``store[t]`` (a fresh ``(H, W, 3)`` array), iteration and ``np.asarray``. The file
+    lives in the system's temporary folder (``TMPDIR``); it has no name, so the operating system
+    removes it when vdp exits, however it exits. Reading frames back does not grow vdp's memory:
+    the file's pages are the kernel's cache, reclaimed under pressure.
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, height: int, width: int, *, directory: str | os.PathLike[str] | None = None):
+        self.height, self.width = int(height), int(width)
+        self.frame_bytes = self.height * self.width * 3
+        self._file = tempfile.TemporaryFile(prefix="vdp-frames-", dir=directory, buffering=0)
+        self._count = 0
+
+    def append(self, frame: np.ndarray) -> None:
+        """Add one ``(H, W, 3)`` uint8 frame at the end."""
+        view = memoryview(np.ascontiguousarray(frame, dtype=np.uint8)).cast("B")
+        if len(view) != self.frame_bytes:
+            raise ValueError(f"Expected a {self.height}x{self.width}x3 frame; got {frame.shape}.")
+        try:
+            written = 0
+            while written < len(view):
+                written += os.pwrite(self._file.fileno(), view[written:],
+                                     self._count * self.frame_bytes + written)
+        except OSError as error:
+            needed = self.frame_bytes * (self._count + 1) / 1e9
+            raise VdpError(
+                f"Could not keep decoded frames in a temporary file in {tempfile.gettempdir()} "
+                f"({error.strerror}; {needed:.1f} GB so far). Point TMPDIR at a disk with room, "
+                "raise VDP_FRAMES_RAM_MB to keep more frames in memory, or use fewer frames "
+                "(--max-frames, --stride)."
+            ) from error
+        self._count += 1
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self._count, self.height, self.width, 3)
+
+    @property
+    def nbytes(self) -> int:
+        return self._count * self.frame_bytes
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return np.stack([self[i] for i in range(*index.indices(self._count))]) if len(
+                range(*index.indices(self._count))) else np.empty((0, *self.shape[1:]), np.uint8)
+        index = int(index)
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(f"frame {index} is out of range for {self._count} frames")
+        frame = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        view = memoryview(frame).cast("B")
+        done = 0
+        while done < self.frame_bytes:
+            got = os.preadv(self._file.fileno(), [view[done:]], index * self.frame_bytes + done)
+            if got <= 0:
+                raise VdpError(f"The temporary frame file ended early at frame {index}.")
+            done += got
+        return frame
+
+    def __iter__(self):
+        for index in range(self._count):
+            yield self[index]
+
+    def __array__(self, dtype=None, copy=None):
+        frames = self[:]
+        return frames if dtype is None else frames.astype(dtype)
+
+    def close(self) -> None:
+        """Release the temporary file now (it is released at exit anyway)."""
+        self._file.close()
+
+
+class _FrameSink:
+    """Collects frames into one preallocated uint8 array, moving to a :class:`FrameStore` once
+    they would take more than ``ram_limit`` bytes."""
+
+    def __init__(self, height: int, width: int, *, capacity: int, ram_limit: int) -> None:
+        self.height, self.width = height, width
+        self.max_in_ram = ram_limit // (height * width * 3)
+        self.frames = np.empty((min(max(capacity, 1), max(self.max_in_ram, 1)), height, width, 3), np.uint8)
+        self.count = 0
+        self.store: FrameStore | None = None
+
+    def append(self, frame: np.ndarray) -> None:
+        if self.store is not None:
+            self.store.append(frame)
+            return
+        if self.count == self.frames.shape[0]:
+            if self.count >= self.max_in_ram:
+                self.store = FrameStore(self.height, self.width)
+                for held in self.frames[: self.count]:
+                    self.store.append(held)
+                self.frames = None
+                self.store.append(frame)
+                return
+            grown = np.empty((min(self.count + max(self.count // 2, 16), self.max_in_ram),
+                              self.height, self.width, 3), np.uint8)
+            grown[: self.count] = self.frames[: self.count]
+            self.frames = grown
+        self.frames[self.count] = frame
+        self.count += 1
+
+    def __len__(self) -> int:
+        return len(self.store) if self.store is not None else self.count
+
+    def finish(self) -> np.ndarray | FrameStore:
+        if self.store is not None:
+            return self.store
+        frames = self.frames
+        if self.count < frames.shape[0]:
+            # A slice of the leading axis is still C-contiguous; copy only when much memory is spare.
+            frames = frames[: self.count].copy() if self.count < 0.9 * frames.shape[0] else frames[: self.count]
+        return frames
 
 
 # --------------------------------------------------------------------------------------------

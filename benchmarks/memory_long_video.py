@@ -1,0 +1,118 @@
+"""Peak memory of a vdp run against the length of a 1080p video (issue 4's bounded-memory figure).
+
+Generates a 1920x1080 test video with ffmpeg's `testsrc2` source (moving patterns, 30 fps) for
+each requested length, runs the CLI on it in a fresh process, and samples that process's resident
+memory (VmRSS) every 0.25 s; the peak is the kernel's own high-water mark (VmHWM) read just before
+the process exits, cross-checked with getrusage. Writes one JSON line per run.
+
+    python benchmarks/memory_long_video.py --frames 100 1000 -o bench-out/memory
+    python benchmarks/memory_long_video.py --frames 100 --task dehaze -o bench-out/memory
+
+Everything vdp writes (the result folders) stays under OUT; the generated videos are cached in
+OUT/videos so the second length does not re-encode the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+
+
+def make_video(path: Path, num_frames: int) -> Path:
+    """A 1080p, 30 fps H.264 clip of ffmpeg's moving test pattern (no audio)."""
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.mp4")
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi",
+         "-i", "testsrc2=size=1920x1080:rate=30", "-frames:v", str(num_frames),
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(partial)],
+        check=True,
+    )
+    partial.rename(path)
+    return path
+
+
+def _status_kib(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict:
+    """Run `command`, sampling its RSS; returns the peak and the (seconds, MiB) samples."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    samples: list[tuple[float, float]] = []
+    peak_hwm = [0]
+    lines: list[str] = []
+
+    def sample() -> None:
+        while process.poll() is None:
+            rss = _status_kib(process.pid, "VmRSS")
+            hwm = _status_kib(process.pid, "VmHWM")
+            if rss is not None:
+                samples.append((round(time.perf_counter() - started, 2), round(rss / 1024, 1)))
+            if hwm is not None:
+                peak_hwm[0] = max(peak_hwm[0], hwm)
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    for line in process.stdout:
+        lines.append(line.rstrip())
+        if not line.startswith(("flow:", "segment:", "dehaze:", "relight:", "writing:")):
+            print(line.rstrip(), file=sys.stderr)
+    process.wait()
+    sampler.join()
+    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "returncode": process.returncode,
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mib": round(max(peak_hwm[0] / 1024, max((mib for _, mib in samples), default=0.0)), 1),
+        "largest_child_maxrss_mib_so_far": round(children_peak, 1),
+        "samples": samples,
+        "log_tail": lines[-6:],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--task", default="segment")
+    parser.add_argument("-o", "--output", type=Path, default=Path("bench-out/memory"))
+    parser.add_argument("extra", nargs="*", help="Further options for the vdp command (after --).")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    for num_frames in args.frames:
+        video = make_video(args.output / "videos" / f"testsrc2_1080p_{num_frames}.mp4", num_frames)
+        out = args.output / f"{args.task}-{num_frames}"
+        command = [sys.executable, "-c", "from vdp.cli import main; main()", args.task, str(video), "-o", str(out),
+                   "--overwrite", "--cache-dir", "", *args.extra]
+        print(f"running: {' '.join(command)}", file=sys.stderr)
+        result = measure(command, env)
+        record = {"task": args.task, "frames": num_frames, "size": "1920x1080", **result,
+                  "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+                  "date": time.strftime("%Y-%m-%d")}
+        with (args.output / "memory.jsonl").open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(json.dumps({k: v for k, v in record.items() if k not in ("samples", "log_tail")}))
+
+
+if __name__ == "__main__":
+    main()
