@@ -125,6 +125,28 @@ def test_divergence_guard_gives_up_on_a_problem_that_always_diverges() -> None:
     assert problem.calls == 4  # three recoveries, then the fourth NaN is fatal
 
 
+class NanGradientAtTheEnd(FitTargets):
+    """A finite loss whose gradient is NaN on the last step, so only the weights go bad."""
+
+    def __init__(self, last_call: int) -> None:
+        super().__init__()
+        self.last_call = last_call
+
+    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+        terms = super().losses(frame_indices)
+        if self.calls == self.last_call:  # sqrt'(0) is infinite: value 0, gradient NaN
+            terms["kink"] = torch.sqrt((self.values - self.values.detach()).abs().sum())
+        return terms
+
+
+def test_non_finite_weights_after_the_last_step_are_replaced_by_the_last_good_ones() -> None:
+    problem = NanGradientAtTheEnd(last_call=30)
+    report = optimise(problem, config=OptimConfig(num_steps=30, learning_rate=0.05), device=CPU)
+    assert report.recoveries == 1
+    assert torch.isfinite(problem.values).all()
+    assert problem.values.abs().sum() > 0  # the snapshot of step 25, not the zeros it started from
+
+
 def test_time_budget_stops_early() -> None:
     report = optimise(FitTargets(), config=OptimConfig(num_steps=10_000, time_budget=0.0), device=CPU)
     assert report.stopped_by_budget

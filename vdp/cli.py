@@ -248,7 +248,8 @@ def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_fra
             typer.echo(f"device {result.info['device']}, flow {result.info['flow_reason']}", err=True)
             for key in ("objectness", "perceptual", "airlight", "gamma_g"):
                 if key in result.info:
-                    typer.echo(f"{key}: {result.info[key]}", err=True)
+                    value = str(result.info[key])
+                    typer.echo(value if value.startswith(f"{key}:") else f"{key}: {value}", err=True)
             typer.echo(f"timings: {timings}", err=True)
         typer.echo(str(folder))
 

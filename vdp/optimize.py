@@ -162,5 +162,6 @@ def optimise(
     report.seconds = time.perf_counter() - start
     if report.history:
         last = report.history[-min(10, len(report.history)) :]
-        report.final_losses = {key: sum(h[key] for h in last) / len(last) for key in last[-1]}
+        keys = dict.fromkeys(key for entry in last for key in entry)  # a term may come and go
+        report.final_losses = {key: sum(h[key] for h in last if key in h) / sum(key in h for h in last) for key in keys}
     return report

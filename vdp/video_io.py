@@ -108,6 +108,8 @@ class _ProbeResult:
     """The last line of ffmpeg's log that looks like an error, for error messages."""
     duration: float | None = None
     """The container's duration in seconds, when it states one."""
+    opened: bool = False
+    """Whether ffmpeg could open the file as a container at all."""
     size: tuple[int, int] | None = None
     """(width, height) of the first decoded frame, rotation applied."""
 
@@ -169,6 +171,7 @@ def _probe(path: Path) -> _ProbeResult:
         message=_ffmpeg_complaint(log, max_lines=1),
         duration=duration,
         size=size,
+        opened=re.search(r"^Input #0", header, re.MULTILINE) is not None,
     )
 
 
@@ -421,6 +424,13 @@ def _read_video_file(
         f"Check that it plays in a video player, or re-encode it with "
         f"`ffmpeg -i '{path}' -c:v libx264 -crf 18 -pix_fmt yuv420p fixed.mp4`."
     )
+    if not probe.has_video and probe.opened:
+        holds = "only audio" if probe.has_audio else "no streams at all"
+        raise VideoInputError(
+            f"Expected a video stream; {path} opens as a media file but holds {holds}, so there "
+            "are 0 frames to read. Pass the video itself (re-export it from the editor or camera "
+            "if this file should have had frames)."
+        )
     if not probe.has_video:
         said = f" (ffmpeg says: {probe.message.rstrip('.')})" if probe.message else ""
         raise VideoInputError(
