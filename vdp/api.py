@@ -140,8 +140,9 @@ def prepare(
         from vdp.errors import VideoInputError
 
         raise VideoInputError(
-            f"{video.name} has {video.num_frames} frame; vdp needs at least 2 frames (it fits the layers to "
-            f"the motion between frames). For a still image use an image tool instead."
+            f"Expected at least 2 frames (vdp fits the layers to the motion between frames); {video.name} gives "
+            f"{video.num_frames}. Pass a longer clip, or check --start, --max-frames and --stride; for a still "
+            "image use an image tool."
         )
     size = working_size(video.height, video.width, options.max_side)
     frames = resize_frames(video.frames, size)
