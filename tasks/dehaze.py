@@ -162,9 +162,9 @@ class DehazeTask:
 
     @torch.no_grad()
     def read_out(self, problem: DehazeProblem, context: Context, config: DehazeConfig) -> TaskResult:
-        out = problem.evaluate(("transmission", "clear"))
+        out = problem.evaluate(("transmission", "clear"), uint8=("clear",))
         transmission = out["transmission"]
-        clear = (out["clear"] * 255 + 0.5).astype(np.uint8)
+        clear = out["clear"]
         airlight = self.airlight
 
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:

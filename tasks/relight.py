@@ -176,8 +176,8 @@ class RelightTask:
 
     @torch.no_grad()
     def read_out(self, problem: RelightProblem, context: Context, config: RelightConfig) -> TaskResult:
-        out = problem.evaluate(("enhanced", "log_s"))
-        enhanced, illumination = out["enhanced"], np.exp(out["log_s"]).astype(np.float32)
+        out = problem.evaluate(("enhanced", "log_s"), uint8=("enhanced",))
+        enhanced, illumination = out["enhanced"], np.exp(out["log_s"])
         g = float(problem.g)
         frames_low = context.frames
         # Illumination is displayed normalised to its maximum (it is far below 1 in a dark video).
@@ -227,7 +227,7 @@ class RelightTask:
 
         return TaskResult(
             task=self.name,
-            layers={"enhanced": (enhanced * 255 + 0.5).astype(np.uint8)},
+            layers={"enhanced": enhanced},
             alphas={"illumination": illumination},
             outputs={"frames": "rgb", "illumination": "gray", "preview": "rgb"},
             videos={"result.mp4": "frames", "preview.mp4": "preview"},

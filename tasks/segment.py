@@ -205,10 +205,9 @@ class SegmentTask:
 
     @torch.no_grad()
     def read_out(self, problem: SegmentProblem, context: Context, config: SegmentConfig) -> TaskResult:
-        out = problem.evaluate(("alpha", "foreground", "background"))
+        out = problem.evaluate(("alpha", "foreground", "background"), uint8=("foreground", "background"))
         alpha = out["alpha"]
-        layer_one = (out["foreground"] * 255 + 0.5).astype(np.uint8)
-        layer_two = (out["background"] * 255 + 0.5).astype(np.uint8)
+        layer_one, layer_two = out["foreground"], out["background"]
         # The formula is symmetric in its layers: the foreground is the one covering less of the border.
         swapped = border_coverage(alpha) > 0.5
         if swapped:

@@ -72,6 +72,12 @@ def test_missing_path(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--debug", "segment", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "out")])
+    logging.getLogger().handlers.clear()
+    assert isinstance(result.exception, VideoInputError) and "nothing exists at" in str(result.exception)
+
+
 def test_folder_with_no_frames(tmp_path: Path) -> None:
     (tmp_path / "frames").mkdir()
     (tmp_path / "frames" / "notes.txt").write_text("no images here")

@@ -69,17 +69,32 @@ class VideoProblem(nn.Module):
         return {"perceptual": weight * perceptual_l1(self.perceptual, prediction, target)}
 
     @torch.no_grad()
-    def evaluate(self, names: tuple[str, ...], *, chunk: int = 8) -> dict[str, np.ndarray]:
-        """Run `forward` over every frame and gather outputs as float32 arrays.
+    def evaluate(self, names: tuple[str, ...], *, uint8: tuple[str, ...] = (), chunk: int = 8) -> dict[str, np.ndarray]:
+        """Run `forward` over every frame and gather outputs as float32 arrays (uint8 for the
+        outputs named in `uint8`, values in [0, 1] scaled to 0-255).
 
-        Single-channel outputs come back as (T, h, w), others as (T, h, w, C).
+        Single-channel outputs come back as (T, h, w), others as (T, h, w, C). Each output is
+        filled in place, chunk by chunk: a long video costs one array per output, no more.
         """
         self.eval()
-        gathered: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        gathered: dict[str, np.ndarray] = {}
         for start in range(0, self.num_frames, chunk):
-            out = self(torch.arange(start, min(start + chunk, self.num_frames), device=self.frames.device))
+            stop = min(start + chunk, self.num_frames)
+            out = self(torch.arange(start, stop, device=self.frames.device))
             for name in names:
                 value = out[name].float()
-                value = value[:, 0] if value.shape[1] == 1 else value.permute(0, 2, 3, 1)
-                gathered[name].append(value.cpu().numpy())
-        return {name: np.concatenate(parts).astype(np.float32) for name, parts in gathered.items()}
+                value = (value[:, 0] if value.shape[1] == 1 else value.permute(0, 2, 3, 1)).cpu().numpy()
+                if name in uint8:
+                    value = to_uint8(value)
+                if name not in gathered:
+                    gathered[name] = np.empty((self.num_frames, *value.shape[1:]), value.dtype)
+                gathered[name][start:stop] = value
+        return gathered
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Float values in [0, 1] -> uint8 (rounded, clipped), scaling `values` in place to save a copy."""
+    np.multiply(values, 255.0, out=values)
+    values += 0.5
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
