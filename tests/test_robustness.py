@@ -104,6 +104,7 @@ def test_damaged_video_is_refused_not_silently_shortened(clip: Path, damage: str
     with pytest.raises(VideoInputError, match=r"Expected the 30 frames .* ffmpeg decoded \d+ and then reported errors"):
         read_video(broken)
     assert_one_line_error(*cli("segment", str(broken), "-o", str(clip.parent / "out"), *TINY), "truncated or damaged")
+    assert not (clip.parent / "out").exists(), "a failed run leaves no empty output folder"
     # The frames before the damage are still usable, on request.
     assert read_video(broken, max_frames=5).num_frames == 5
 
@@ -289,7 +290,7 @@ def test_ctrl_c_mid_run_leaves_nothing_and_a_rerun_completes(clip: Path) -> None
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not out.exists() or not any(out.iterdir()), "nothing written"
+    assert not out.exists(), "nothing written, not even the output folder"
     code, output = cli("dehaze", str(clip), "-o", str(out), *TINY, "--quiet")
     assert code == 0, output
     assert (out / "clip" / "metrics.json").is_file()

@@ -232,17 +232,22 @@ def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_fra
 
         check_input(input)
         api.check_options(options)
+        created = not output.exists()
         check_writable(output)
-
-        video = api.load_video(input, start=start, max_frames=max_frames, stride=stride)
-        logging.getLogger("vdp").info("%s: %d frames, %dx%d, %s fps%s", video.name, video.num_frames, video.width,
-                                      video.height, video.fps, ", with audio" if video.has_audio else "")
-        config = task_config() if callable(task_config) else task_config
-        result = api.run(task_name, video, config=config, options=options,
-                         progress=Progress(quiet=quiet, description=task_name),
-                         flow_progress=Progress(quiet=quiet, description="flow"))
-        folder = api.save(result, video, output, overwrite=overwrite, write_videos=not no_video,
-                          frame_progress=Progress(quiet=quiet, description="writing"))
+        try:
+            video = api.load_video(input, start=start, max_frames=max_frames, stride=stride)
+            logging.getLogger("vdp").info("%s: %d frames, %dx%d, %s fps%s", video.name, video.num_frames, video.width,
+                                          video.height, video.fps, ", with audio" if video.has_audio else "")
+            config = task_config() if callable(task_config) else task_config
+            result = api.run(task_name, video, config=config, options=options,
+                             progress=Progress(quiet=quiet, description=task_name),
+                             flow_progress=Progress(quiet=quiet, description="flow"))
+            folder = api.save(result, video, output, overwrite=overwrite, write_videos=not no_video,
+                              frame_progress=Progress(quiet=quiet, description="writing"))
+        except BaseException:
+            if created and output.is_dir() and not any(output.iterdir()):
+                output.rmdir()  # a failed run leaves no empty folder of its own behind
+            raise
         if not quiet:
             timings = ", ".join(f"{key} {value:.1f}s" for key, value in result.timings.items())
             typer.echo(f"device {result.info['device']}, flow {result.info['flow_reason']}", err=True)

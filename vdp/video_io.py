@@ -606,8 +606,11 @@ class FrameStore:
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return np.stack([self[i] for i in range(*index.indices(self._count))]) if len(
-                range(*index.indices(self._count))) else np.empty((0, *self.shape[1:]), np.uint8)
+            chosen = range(*index.indices(self._count))
+            frames = np.empty((len(chosen), *self.shape[1:]), np.uint8)
+            for row, source in enumerate(chosen):
+                frames[row] = self[source]
+            return frames
         index = int(index)
         if index < 0:
             index += self._count
