@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -100,7 +101,11 @@ def salient_object_maps(frames: np.ndarray, model_path: Path, *, threads: int | 
     input_name = session.get_inputs()[0].name
     height, width = frames.shape[1:3]
     maps = np.empty(frames.shape[:3], np.float32)
+    started, reported = time.perf_counter(), 0
     for index, frame in enumerate(frames):
+        if len(frames) >= 50 and (10 * index) // len(frames) > reported:  # a long pass says where it is
+            reported = (10 * index) // len(frames)
+            logger.info("objectness: %d/%d frames (%.0fs)", index, len(frames), time.perf_counter() - started)
         resized = cv2.resize(frame, (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), interpolation=cv2.INTER_AREA)
         image = resized.astype(np.float32) / max(float(resized.max()), 1.0)
         image = (image - IMAGENET_MEAN) / IMAGENET_STD
