@@ -53,7 +53,7 @@ class Progress:
         self.bar = None
         self.interactive = sys.stderr.isatty()
         self.last_reported = -1
-        self.started = time.perf_counter()
+        self.first: Optional[tuple[int, float]] = None
 
     def __call__(self, done: int, total: int, losses: Optional[dict] = None) -> None:
         if self.quiet:
@@ -69,13 +69,16 @@ class Progress:
             if done >= total:
                 self.bar.close()
             return
+        now = time.perf_counter()
+        if self.first is None:  # the rate is measured from the first report, not from set-up
+            self.first = (done, now)
         tenth = (10 * done) // max(total, 1)
         if tenth != self.last_reported:
             self.last_reported = tenth
-            elapsed = time.perf_counter() - self.started
-            eta = elapsed / max(done, 1) * (total - done)
+            first_done, first_time = self.first
+            eta = f"{(now - first_time) / (done - first_done) * (total - done):.0f}s" if done > first_done else "?"
             loss = f" loss {losses['total']:.4f}" if losses and "total" in losses else ""
-            typer.echo(f"{self.description}: {done}/{total}{loss} ({elapsed:.0f}s, ETA {eta:.0f}s)", err=True)
+            typer.echo(f"{self.description}: {done}/{total}{loss} ({now - first_time:.0f}s, ETA {eta})", err=True)
 
 
 def _run_guarded(function) -> None:
