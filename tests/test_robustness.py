@@ -411,3 +411,33 @@ def test_a_spilled_video_runs_and_gives_the_same_result(tmp_path: Path, monkeypa
 def test_bad_frames_ram_setting(monkeypatch: pytest.MonkeyPatch, clip: Path) -> None:
     monkeypatch.setenv("VDP_FRAMES_RAM_MB", "lots")
     assert_one_line_error(*cli("segment", str(clip), "-o", str(clip.parent / "out"), *TINY), "VDP_FRAMES_RAM_MB")
+
+
+def test_parallel_writing_gives_the_same_files_in_order_and_stops_cleanly_on_an_error(tmp_path: Path) -> None:
+    from vdp import api, outputs
+
+    frames, _ = make_moving_object_video(num_frames=9, height=40, width=56, seed=4)
+    video = Video(frames=frames, fps=Fraction(24), name="v")
+    result = api.run("dehaze", video, options=api.RunOptions(device="cpu", max_side=32, cache_dir="",
+                                                             optim=api.OptimConfig(num_steps=2)))
+    written = {}
+    for workers in (1, 3):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        outputs._write_frames(result, video, folder, write_videos=True, frame_progress=None, workers=workers)
+        written[workers] = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*.png")}
+        written[workers]["frames of result.mp4"] = read_video(folder / "result.mp4").frames.tobytes()
+    assert written[1] == written[3] and len(written[1]) > 9
+
+    lift = result.full_resolution
+
+    def failing(t: int, frame: np.ndarray) -> dict:
+        if t == 5:
+            raise RuntimeError("frame 5 cannot be lifted")
+        return lift(t, frame)
+
+    result.full_resolution = failing
+    with pytest.raises(RuntimeError, match="frame 5"):
+        outputs.write_result(result, video, tmp_path / "out")
+    assert not (tmp_path / "out" / "v").exists()
+    assert not list((tmp_path / "out").iterdir()), "the partial folder is removed"

@@ -8,6 +8,8 @@ Layout (USERS.md)::
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import json
 import logging
 import os
@@ -131,22 +133,38 @@ def write_result(
 
 
 def _write_frames(result: TaskResult, video: Video, folder: Path, *, write_videos: bool,
-                  frame_progress: Callable[[int, int], None] | None) -> None:
+                  frame_progress: Callable[[int, int], None] | None, workers: int | None = None) -> None:
+    """Lift and write every frame. Frames are computed and their PNGs written by a few threads
+    (OpenCV and numpy release the GIL), a small window ahead of the videos, which are encoded in
+    order here; at most `workers + 1` frames are in flight, whatever the video's length."""
     writers: dict[str, Mp4Writer] = {}
     if write_videos:
         for file_name in result.videos:
             writers[file_name] = Mp4Writer(folder / file_name, fps=video.fps,
                                            audio_source=video.source if video.has_audio else None)
+    for name in result.outputs:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    needed_by_videos = set(result.videos.values())
+
+    def lift_and_write(t: int) -> dict[str, np.ndarray]:
+        outputs = result.full_resolution(t, video.frames[t])
+        for name, kind in result.outputs.items():
+            if kind == "indexed":
+                write_indexed_png(outputs[name], folder / name / f"{t:05d}.png")
+            else:
+                write_png_sequence([outputs[name]], folder / name, start_index=t)
+        return {name: outputs[name] for name in needed_by_videos}
+
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    pending: collections.deque[concurrent.futures.Future] = collections.deque()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vdp-write")
     try:
+        submitted = 0
         for t in range(video.num_frames):
-            outputs = result.full_resolution(t, video.frames[t])
-            for name, kind in result.outputs.items():
-                target = folder / name
-                if kind == "indexed":
-                    target.mkdir(parents=True, exist_ok=True)
-                    write_indexed_png(outputs[name], target / f"{t:05d}.png")
-                else:
-                    write_png_sequence([outputs[name]], target, start_index=t)
+            while submitted < video.num_frames and len(pending) < workers + 1:
+                pending.append(executor.submit(lift_and_write, submitted))
+                submitted += 1
+            outputs = pending.popleft().result()
             for file_name, writer in writers.items():
                 writer.write(outputs[result.videos[file_name]])
             if frame_progress is not None:
@@ -154,9 +172,13 @@ def _write_frames(result: TaskResult, video: Video, folder: Path, *, write_video
         for writer in writers.values():
             writer.close()
     except BaseException:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True)  # the frames being written finish before the folder is removed
         for writer in writers.values():
             writer.abort()
         raise
+    executor.shutdown(wait=True)
 
 
 def _versions() -> dict[str, str]:
