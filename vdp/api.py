@@ -85,13 +85,12 @@ def resolve_device(name: str):
 def check_options(options: RunOptions) -> None:
     """Refuse bad common settings at once, before a video is decoded (a typo should not cost a
     decode): the device must exist here, the flow method and perceptual mode must be known."""
-    from vdp.flow import FLOW_METHODS
+    from vdp.flow import check_method
+    from vdp.perceptual import check_mode
 
     resolve_device(options.device)
-    if options.flow not in FLOW_METHODS:
-        raise ConfigError(f"unknown optical flow method {options.flow!r}; expected one of: {', '.join(FLOW_METHODS)}")
-    if options.perceptual not in ("auto", "on", "off"):
-        raise ConfigError(f"perceptual must be 'auto', 'on' or 'off', got {options.perceptual!r}")
+    check_method(options.flow)
+    check_mode(options.perceptual)
     working_size(16, 16, options.max_side)
     if options.optim.num_steps < 0:
         raise ConfigError(f"--steps must be 0 or more, got {options.optim.num_steps}")
@@ -252,13 +251,12 @@ def _require_finite(result: TaskResult, task_name: str) -> None:
     """Refuse a result holding NaN or infinite values: nothing is written from it."""
     from vdp.optimize import DivergenceError
 
-    for kind, arrays in (("alpha", result.alphas), ("layer", result.layers)):
-        for name, array in arrays.items():
-            if np.issubdtype(np.asarray(array).dtype, np.floating) and not np.isfinite(array).all():
-                raise DivergenceError(
-                    f"the {task_name} result's {kind} {name!r} holds NaN or infinite values, so nothing was "
-                    f"written; try a smaller --learning-rate, another --seed, or --device cpu"
-                )
+    for name, alpha in result.alphas.items():  # layers are uint8: only these float maps can hold NaN
+        if not np.isfinite(alpha).all():
+            raise DivergenceError(
+                f"the {task_name} result's alpha {name!r} holds NaN or infinite values, so nothing was "
+                f"written; try a smaller --learning-rate, another --seed, or --device cpu"
+            )
 
 
 def save(result: TaskResult, video: Video, out_dir: str | Path, *, overwrite: bool = False, **kwargs: Any) -> Path:

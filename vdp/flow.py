@@ -27,6 +27,7 @@ from vdp.errors import ConfigError, VideoInputError
 __all__ = [
     "FLOW_METHODS",
     "FlowField",
+    "check_method",
     "compute_flow",
     "flow_to_rgb",
     "resize_flow",
@@ -165,10 +166,15 @@ def _check_frames(frames: np.ndarray) -> None:
         )
 
 
-def _resolve_method(method: str, *, device: str, raft_weights: str | Path | None) -> tuple[str, str]:
-    """Map ``method`` (possibly ``'auto'``) to a backend name and a reason for the log."""
+def check_method(method: str) -> None:
+    """Refuse a flow method name that is not one of ``FLOW_METHODS``."""
     if method not in FLOW_METHODS:
         raise ConfigError(f"unknown optical flow method {method!r}; expected one of: {', '.join(FLOW_METHODS)}")
+
+
+def _resolve_method(method: str, *, device: str, raft_weights: str | Path | None) -> tuple[str, str]:
+    """Map ``method`` (possibly ``'auto'``) to a backend name and a reason for the log."""
+    check_method(method)
     if raft_weights is not None and method in ("auto", "raft"):
         _existing_weights_file(raft_weights)  # a mistyped path fails here, not after a DIS fallback
     if method != "auto":

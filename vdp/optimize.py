@@ -127,9 +127,7 @@ def optimise(
                     f"learning rate; try a smaller --learning-rate or a different --seed"
                 )
             lr_scale *= 0.5
-            with torch.no_grad():
-                for parameter, saved in zip(parameters, good_state):
-                    parameter.copy_(saved)
+            _restore(parameters, good_state)
             optimiser = torch.optim.Adam(parameters, lr=config.learning_rate * lr_scale)
             logger.warning("loss diverged at step %d (%r): undone, learning rate halved", step, value)
             continue
@@ -138,7 +136,7 @@ def optimise(
         torch.nn.utils.clip_grad_norm_(parameters, 10.0)
         optimiser.step()
         recent = (recent + [value])[-50:]
-        if step % 25 == 0 and all(bool(torch.isfinite(p).all()) for p in parameters):
+        if step % 25 == 0 and _all_finite(parameters):
             good_state = [p.detach().clone() for p in parameters]
         logged = {name: float(term.detach()) for name, term in terms.items()}
         logged["total"] = value
@@ -151,13 +149,11 @@ def optimise(
             logger.info("time budget of %.0f s reached after %d steps", config.time_budget, step)
             break
 
-    if not all(bool(torch.isfinite(p).all()) for p in parameters):
+    if not _all_finite(parameters):
         # The last steps left non-finite weights behind a finite loss: go back to the last good ones.
         report.recoveries += 1
         logger.warning("non-finite weights after the last step: the last good weights are restored")
-        with torch.no_grad():
-            for parameter, saved in zip(parameters, good_state):
-                parameter.copy_(saved)
+        _restore(parameters, good_state)
     report.steps = step
     report.seconds = time.perf_counter() - start
     if report.history:
@@ -165,3 +161,13 @@ def optimise(
         keys = dict.fromkeys(key for entry in last for key in entry)  # a term may come and go
         report.final_losses = {key: sum(h[key] for h in last if key in h) / sum(key in h for h in last) for key in keys}
     return report
+
+
+def _all_finite(parameters: list[Tensor]) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in parameters)
+
+
+@torch.no_grad()
+def _restore(parameters: list[Tensor], saved: list[Tensor]) -> None:
+    for parameter, value in zip(parameters, saved):
+        parameter.copy_(value)

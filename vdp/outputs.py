@@ -65,12 +65,10 @@ def remove_stale_partials(out_dir: Path, name: str) -> None:
 
 def _process_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return True  # running (PermissionError: running as another user)
 
 
 def write_result(
@@ -97,13 +95,10 @@ def write_result(
         raise VdpError(
             f"{destination} already exists; pass --overwrite to replace it, or choose another -o folder"
         )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(out_dir, video.name)
-        temporary = out_dir / f".{video.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-        temporary.mkdir()
-    except OSError as error:
-        raise VdpError(f"cannot write to the output folder {out_dir}: {error.strerror}; choose a writable -o folder") from error
+    check_writable(out_dir)
+    remove_stale_partials(out_dir, video.name)
+    temporary = out_dir / f".{video.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    temporary.mkdir()
     try:
         _write_frames(result, video, temporary, write_videos=write_videos, frame_progress=frame_progress)
         (temporary / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
@@ -159,26 +154,25 @@ def _write_frames(result: TaskResult, video: Video, folder: Path, *, write_video
     pending: collections.deque[concurrent.futures.Future] = collections.deque()
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vdp-write")
     try:
-        submitted = 0
-        for t in range(video.num_frames):
-            while submitted < video.num_frames and len(pending) < workers + 1:
-                pending.append(executor.submit(lift_and_write, submitted))
-                submitted += 1
-            outputs = pending.popleft().result()
-            for file_name, writer in writers.items():
-                writer.write(outputs[result.videos[file_name]])
-            if frame_progress is not None:
-                frame_progress(t + 1, video.num_frames)
+        try:
+            submitted = 0
+            for t in range(video.num_frames):
+                while submitted < video.num_frames and len(pending) < workers + 1:
+                    pending.append(executor.submit(lift_and_write, submitted))
+                    submitted += 1
+                outputs = pending.popleft().result()
+                for file_name, writer in writers.items():
+                    writer.write(outputs[result.videos[file_name]])
+                if frame_progress is not None:
+                    frame_progress(t + 1, video.num_frames)
+        finally:  # after an error, the frames being written finish before the folder is removed
+            executor.shutdown(wait=True, cancel_futures=True)
         for writer in writers.values():
             writer.close()
     except BaseException:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True)  # the frames being written finish before the folder is removed
         for writer in writers.values():
             writer.abort()
         raise
-    executor.shutdown(wait=True)
 
 
 def _versions() -> dict[str, str]:

@@ -39,6 +39,12 @@ def default_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
 
 
+def check_mode(mode: str) -> None:
+    """Refuse a perceptual mode other than 'auto', 'on' or 'off'."""
+    if mode not in ("auto", "on", "off"):
+        raise ConfigError(f"perceptual must be 'auto', 'on' or 'off', got {mode!r}")
+
+
 def load_perceptual(mode: str = "auto", weights: str | Path | None = None, *, device=None) -> Perceptual:
     """Build VGG16 relu3_3 features when weights are available.
 
@@ -47,8 +53,7 @@ def load_perceptual(mode: str = "auto", weights: str | Path | None = None, *, de
         weights: a torchvision VGG16 state dict file (default: the torch hub cache).
         device: where to put the network.
     """
-    if mode not in ("auto", "on", "off"):
-        raise ConfigError(f"perceptual must be 'auto', 'on' or 'off', got {mode!r}")
+    check_mode(mode)
     if mode == "off":
         return Perceptual(None, "perceptual: off (--perceptual off)")
     path = Path(weights).expanduser() if weights else default_weights_path()

@@ -424,6 +424,7 @@ def _read_video_file(
         f"Check that it plays in a video player, or re-encode it with "
         f"`ffmpeg -i '{path}' -c:v libx264 -crf 18 -pix_fmt yuv420p fixed.mp4`."
     )
+    said = f" (ffmpeg says: {probe.message.rstrip('.')})" if probe.message else ""
     if not probe.has_video and probe.opened:
         holds = "only audio" if probe.has_audio else "no streams at all"
         raise VideoInputError(
@@ -432,13 +433,11 @@ def _read_video_file(
             "if this file should have had frames)."
         )
     if not probe.has_video:
-        said = f" (ffmpeg says: {probe.message.rstrip('.')})" if probe.message else ""
         raise VideoInputError(
             f"Expected a decodable video; {path} is not one: ffmpeg found no video stream in "
             f"it{said}. {fix}"
         )
     if probe.size is None:
-        said = f" (ffmpeg says: {probe.message.rstrip('.')})" if probe.message else ""
         raise VideoInputError(
             f"Expected at least one frame; ffmpeg decoded none from {path}{said}. It holds a "
             f"video stream with no decodable frames (0 frames, or damaged from the start). {fix}"
@@ -567,10 +566,10 @@ class FrameStore:
     dtype = np.dtype(np.uint8)
     ndim = 4
 
-    def __init__(self, height: int, width: int, *, directory: str | os.PathLike[str] | None = None):
+    def __init__(self, height: int, width: int):
         self.height, self.width = int(height), int(width)
         self.frame_bytes = self.height * self.width * 3
-        self._file = tempfile.TemporaryFile(prefix="vdp-frames-", dir=directory, buffering=0)
+        self._file = tempfile.TemporaryFile(prefix="vdp-frames-", buffering=0)
         self._count = 0
 
     def append(self, frame: np.ndarray) -> None:
@@ -596,10 +595,6 @@ class FrameStore:
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (self._count, self.height, self.width, 3)
-
-    @property
-    def nbytes(self) -> int:
-        return self._count * self.frame_bytes
 
     def __len__(self) -> int:
         return self._count
@@ -668,9 +663,6 @@ class _FrameSink:
             self.frames = grown
         self.frames[self.count] = frame
         self.count += 1
-
-    def __len__(self) -> int:
-        return len(self.store) if self.store is not None else self.count
 
     def finish(self) -> np.ndarray | FrameStore:
         if self.store is not None:
