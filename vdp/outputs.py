@@ -98,8 +98,8 @@ def write_result(
     check_writable(out_dir)
     remove_stale_partials(out_dir, video.name)
     temporary = out_dir / f".{video.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    temporary.mkdir()
-    try:
+    try:  # from the mkdir on, so that a Ctrl-C at any point removes the partial folder
+        temporary.mkdir()
         _write_frames(result, video, temporary, write_videos=write_videos, frame_progress=frame_progress)
         (temporary / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
         metrics = {

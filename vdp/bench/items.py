@@ -41,9 +41,9 @@ def run_item(
         say(f"{label}: already scored, skipped")
         return None
     temporary = out_dir / f".{folder_name}.partial"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    try:
+    try:  # everything from the first touch of the temporary folder on: a Ctrl-C at any point removes it
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
         score = work(temporary)
         (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
         shutil.rmtree(folder, ignore_errors=True)
