@@ -16,19 +16,12 @@ import tempfile
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import numpy as np
 
-from vdp.synthetic import make_moving_object_video
+from vdp.synthetic import damage_video, make_moving_object_video, write_test_pattern
 from vdp.video_io import write_mp4
 
 FAST = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--objectness", "off", "--quiet"]
-
-
-def lavfi(path: Path, *args: str) -> Path:
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=64x48:rate=24", *args, str(path)], check=True)
-    return path
 
 
 def make_inputs(work: Path) -> list[tuple[str, list[str]]]:
@@ -36,12 +29,8 @@ def make_inputs(work: Path) -> list[tuple[str, list[str]]]:
     frames, _ = make_moving_object_video(num_frames=30, height=48, width=64, seed=3)
     clip = work / "clip.mp4"
     write_mp4(frames, clip, fps=24)
-    data = clip.read_bytes()
-    (work / "truncated.mp4").write_bytes(data[: len(data) // 2])
-    scrambled = bytearray(data)
-    middle = len(data) // 3
-    scrambled[middle : middle + 2000] = bytes((7 * b + 13) % 256 for b in scrambled[middle : middle + 2000])
-    (work / "scrambled.mp4").write_bytes(bytes(scrambled))
+    damage_video(clip, work / "truncated.mp4", "truncated")
+    damage_video(clip, work / "scrambled.mp4", "scrambled")
     (work / "notes.mp4").write_text("this is a text file renamed .mp4\n" * 10)
     (work / "empty-folder").mkdir()
     (work / "no-frames").mkdir()
@@ -61,11 +50,11 @@ def make_inputs(work: Path) -> list[tuple[str, list[str]]]:
         for t in range(4):
             image = np.full((48, 64) if name == "gray" else (48, 64, 4), 40 * (t + 1), depth)
             cv2.imwrite(str(folder / f"{t:05d}.png"), image)
-    lavfi(work / "zero-frames.mp4", "-frames:v", "0")
-    lavfi(work / "one-frame.mp4", "-frames:v", "1")
-    lavfi(work / "tiny-8x8.mp4", "-frames:v", "6", "-vf", "scale=8:8", "-pix_fmt", "yuv444p")
-    lavfi(work / "gray.mp4", "-frames:v", "6", "-pix_fmt", "gray")
-    lavfi(work / "rgb48.mkv", "-frames:v", "6", "-c:v", "ffv1", "-pix_fmt", "rgb48le")
+    write_test_pattern(work / "zero-frames.mp4", "-frames:v", "0")
+    write_test_pattern(work / "one-frame.mp4", "-frames:v", "1")
+    write_test_pattern(work / "tiny-8x8.mp4", "-frames:v", "6", "-vf", "scale=8:8", "-pix_fmt", "yuv444p")
+    write_test_pattern(work / "gray.mp4", "-frames:v", "6", "-pix_fmt", "gray")
+    write_test_pattern(work / "rgb48.mkv", "-frames:v", "6", "-c:v", "ffv1", "-pix_fmt", "rgb48le")
     (work / "a-file").write_text("not a folder")
     out = str(work / "out")
     return [

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-import imageio_ffmpeg
+from vdp.synthetic import write_test_pattern
 
 
 def make_video(path: Path, num_frames: int) -> Path:
@@ -34,12 +34,8 @@ def make_video(path: Path, num_frames: int) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.mp4")
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi",
-         "-i", "testsrc2=size=1920x1080:rate=30", "-frames:v", str(num_frames),
-         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(partial)],
-        check=True,
-    )
+    write_test_pattern(partial, "-frames:v", str(num_frames), "-c:v", "libx264", "-preset", "veryfast",
+                       "-crf", "20", "-pix_fmt", "yuv420p", size=(1920, 1080), rate=30)
     partial.rename(path)
     return path
 

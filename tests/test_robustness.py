@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from vdp.cli import app
 from vdp.errors import VideoInputError
-from vdp.synthetic import make_moving_object_video
+from vdp.synthetic import damage_video, make_moving_object_video, write_test_pattern
 from vdp.video_io import FrameStore, Video, read_video, write_mp4
 
 TINY = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--device", "cpu"]
@@ -53,12 +53,6 @@ def clip(tmp_path: Path) -> Path:
     frames, _ = make_moving_object_video(num_frames=30, height=48, width=64, seed=3)
     write_mp4(frames, tmp_path / "clip.mp4", fps=24)
     return tmp_path / "clip.mp4"
-
-
-def ffmpeg_lavfi(ffmpeg_exe: str, path: Path, *args: str) -> Path:
-    subprocess.run([ffmpeg_exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24", *args,
-                    str(path)], check=True)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,14 +87,7 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["truncated", "scrambled"])
 def test_damaged_video_is_refused_not_silently_shortened(clip: Path, damage: str) -> None:
-    data = bytearray(clip.read_bytes())
-    if damage == "truncated":
-        data = data[: len(data) // 2]
-    else:  # garbage over a stretch of the frame data
-        middle = len(data) // 3
-        data[middle : middle + 2000] = bytes((7 * b + 13) % 256 for b in data[middle : middle + 2000])
-    broken = clip.with_name(f"{damage}.mp4")
-    broken.write_bytes(bytes(data))
+    broken = damage_video(clip, clip.with_name(f"{damage}.mp4"), damage)
     with pytest.raises(VideoInputError, match=r"Expected the 30 frames .* ffmpeg decoded \d+ and then reported errors"):
         read_video(broken)
     assert_one_line_error(*cli("segment", str(broken), "-o", str(clip.parent / "out"), *TINY), "truncated or damaged")
@@ -109,13 +96,13 @@ def test_damaged_video_is_refused_not_silently_shortened(clip: Path, damage: str
     assert read_video(broken, max_frames=5).num_frames == 5
 
 
-def test_video_with_zero_frames(tmp_path: Path, ffmpeg_exe: str) -> None:
-    empty = ffmpeg_lavfi(ffmpeg_exe, tmp_path / "empty.mp4", "-frames:v", "0")
+def test_video_with_zero_frames(tmp_path: Path) -> None:
+    empty = write_test_pattern(tmp_path / "empty.mp4", "-frames:v", "0")
     assert_one_line_error(*cli("segment", str(empty), "-o", str(tmp_path / "out"), *TINY), "0 frames")
 
 
-def test_single_frame_is_refused(tmp_path: Path, ffmpeg_exe: str) -> None:
-    one = ffmpeg_lavfi(ffmpeg_exe, tmp_path / "one.mp4", "-frames:v", "1")
+def test_single_frame_is_refused(tmp_path: Path) -> None:
+    one = write_test_pattern(tmp_path / "one.mp4", "-frames:v", "1")
     assert_one_line_error(*cli("segment", str(one), "-o", str(tmp_path / "out"), *TINY), "at least 2 frames")
 
 
@@ -163,19 +150,19 @@ def test_gray_rgba_and_16_bit_frames_are_converted(tmp_path: Path) -> None:
     assert np.array_equal(deep, ((rgb16[:, :, ::-1].astype(np.uint32) + 128) // 257).astype(np.uint8))
 
 
-def test_gray_and_16_bit_video_files(tmp_path: Path, ffmpeg_exe: str) -> None:
-    gray = read_video(ffmpeg_lavfi(ffmpeg_exe, tmp_path / "gray.mp4", "-frames:v", "3", "-pix_fmt", "gray"))
+def test_gray_and_16_bit_video_files(tmp_path: Path) -> None:
+    gray = read_video(write_test_pattern(tmp_path / "gray.mp4", "-frames:v", "3", "-pix_fmt", "gray"))
     assert gray.frames.shape == (3, 48, 64, 3)
     assert np.array_equal(gray.frames[..., 0], gray.frames[..., 1])
-    deep = read_video(ffmpeg_lavfi(ffmpeg_exe, tmp_path / "deep.mkv", "-frames:v", "3", "-c:v", "ffv1", "-pix_fmt", "rgb48le"))
-    reference = read_video(ffmpeg_lavfi(ffmpeg_exe, tmp_path / "ref.mkv", "-frames:v", "3", "-c:v", "ffv1", "-pix_fmt", "rgb24"))
+    deep = read_video(write_test_pattern(tmp_path / "deep.mkv", "-frames:v", "3", "-c:v", "ffv1", "-pix_fmt", "rgb48le"))
+    reference = read_video(write_test_pattern(tmp_path / "ref.mkv", "-frames:v", "3", "-c:v", "ffv1", "-pix_fmt", "rgb24"))
     assert deep.frames.dtype == np.uint8
     difference = np.abs(deep.frames.astype(int) - reference.frames)  # 16 -> 8 bits may dither
     assert difference.max() <= 4 and difference.mean() < 0.5
 
 
-def test_tiny_frames_run_end_to_end(tmp_path: Path, ffmpeg_exe: str) -> None:
-    tiny = ffmpeg_lavfi(ffmpeg_exe, tmp_path / "tiny.mp4", "-frames:v", "4", "-vf", "scale=8:8", "-pix_fmt", "yuv444p")
+def test_tiny_frames_run_end_to_end(tmp_path: Path) -> None:
+    tiny = write_test_pattern(tmp_path / "tiny.mp4", "-frames:v", "4", "-vf", "scale=8:8", "-pix_fmt", "yuv444p")
     code, output = cli("dehaze", str(tiny), "-o", str(tmp_path / "out"), *TINY, "--quiet")
     assert code == 0, output
     assert read_video(tmp_path / "out" / "tiny" / "result.mp4").frames.shape == (4, 8, 8, 3)

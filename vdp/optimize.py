@@ -104,7 +104,7 @@ def optimise(
     report = OptimReport()
     num_frames = int(problem.num_frames)
     batch_size = min(config.batch_size, num_frames)
-    good_state = [p.detach().clone() for p in parameters]
+    good_state = _snapshot(parameters)
     lr_scale = 1.0
     recent: list[float] = []
     start = time.perf_counter()
@@ -137,7 +137,7 @@ def optimise(
         optimiser.step()
         recent = (recent + [value])[-50:]
         if step % 25 == 0 and _all_finite(parameters):
-            good_state = [p.detach().clone() for p in parameters]
+            good_state = _snapshot(parameters)
         logged = {name: float(term.detach()) for name, term in terms.items()}
         logged["total"] = value
         report.history.append(logged)
@@ -161,6 +161,10 @@ def optimise(
         keys = dict.fromkeys(key for entry in last for key in entry)  # a term may come and go
         report.final_losses = {key: sum(h[key] for h in last if key in h) / sum(key in h for h in last) for key in keys}
     return report
+
+
+def _snapshot(parameters: list[Tensor]) -> list[Tensor]:
+    return [p.detach().clone() for p in parameters]
 
 
 def _all_finite(parameters: list[Tensor]) -> bool:
