@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vdp.synthetic import damage_video, make_moving_object_video, write_test_pattern
+from vdp.example_clip import damage_video, make_moving_object_video, write_test_pattern
 from vdp.video_io import write_mp4
 
 FAST = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--objectness", "off", "--quiet"]

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from vdp.synthetic import write_test_pattern
+from vdp.example_clip import write_test_pattern
 
 
 def make_video(path: Path, num_frames: int) -> Path:

@@ -6,7 +6,7 @@ Per video:
   1. frames resized to a working resolution (longer side `--max-side`, 256 by default);
   2. DIS optical flow, forward and backward (`vdp.flow.compute_flow(method='dis')`, no cache);
   3. camera motion = RANSAC homography per flow field; residual = the flow the homography does not
-     explain, the minimum of the forward and the backward residual (`vdp.motion.camera_motion_residual`);
+     explain, the minimum of the forward and the backward residual (`vdp.cues.motion.camera_motion_residual`);
   4. temporal pooling: each frame's residual averaged with its neighbours (t-1, t, t+1);
   5. one Otsu threshold per video, computed on all frames' pixels together (residual scaled to
      uint8 against the video's 99.9th percentile, so a few outlier pixels do not squash the scale);
@@ -35,7 +35,7 @@ import numpy as np
 from vdp.api import resize_frames, working_size
 from vdp.bench.davis import run_davis_benchmark
 from vdp.flow import compute_flow
-from vdp.motion import camera_motion_residual
+from vdp.cues.motion import camera_motion_residual
 from vdp.video_io import read_video
 
 METHOD_NAME = "motion baseline (DIS + homography residual + Otsu)"

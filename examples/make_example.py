@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vdp.synthetic import make_example_video
+from vdp.example_clip import make_example_video
 
 
 def main(argv: list[str]) -> int:

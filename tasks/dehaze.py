@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from vdp import losses
 from vdp.errors import ConfigError
-from vdp.haze import dark_channel_transmission, estimate_airlight, patch_size_for, remove_haze
+from vdp.cues.haze import dark_channel_transmission, estimate_airlight, patch_size_for, remove_haze
 from vdp.nets import UNet
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from vdp import losses
-from vdp.motion import camera_motion_residual, motion_saliency
+from vdp.cues.motion import camera_motion_residual, motion_saliency
 from vdp.nets import UNet
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
@@ -177,7 +177,7 @@ class SegmentTask:
 
     def prior(self, context: Context, config: SegmentConfig) -> tuple[np.ndarray, dict]:
         """Per-pixel foreground probability (T, h, w) from motion and, if available, objectness."""
-        from vdp import objectness
+        from vdp.cues import objectness
 
         residual = camera_motion_residual(context.forward_flow, context.backward_flow)
         motion = motion_saliency(residual)

@@ -14,7 +14,7 @@ from vdp.api import RunOptions
 from vdp.bench.davis import read_annotations, run_davis_benchmark
 from vdp.errors import VideoInputError
 from vdp.optimize import OptimConfig
-from vdp.synthetic import make_moving_object_video
+from vdp.example_clip import make_moving_object_video
 from vdp.video_io import write_indexed_png
 
 SEQUENCES = {"alpha-seq": 11, "beta-seq": 12}  # name -> generator seed

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import vdp
-from vdp.synthetic import make_moving_object_video
+from vdp.example_clip import make_moving_object_video
 from vdp.video_io import read_video, write_mp4
 
 NUM_FRAMES = 6

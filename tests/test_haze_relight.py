@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vdp.errors import ConfigError
-from vdp.haze import dark_channel, dark_channel_transmission, estimate_airlight, remove_haze
+from vdp.cues.haze import dark_channel, dark_channel_transmission, estimate_airlight, remove_haze
 from vdp_tasks.relight import DEFAULT_G, RelightConfig, exposure_start
 
 

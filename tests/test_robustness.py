@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from vdp.cli import app
 from vdp.errors import VideoInputError
-from vdp.synthetic import damage_video, make_moving_object_video, write_test_pattern
+from vdp.example_clip import damage_video, make_moving_object_video, write_test_pattern
 from vdp.video_io import FrameStore, Video, read_video, write_mp4
 
 TINY = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--device", "cpu"]

@@ -10,7 +10,7 @@ import pytest
 from vdp import api
 from vdp.metrics import jaccard
 from vdp.optimize import OptimConfig
-from vdp.synthetic import make_moving_object_video
+from vdp.example_clip import make_moving_object_video
 from vdp.video_io import Video
 
 MIN_MEAN_IOU = 0.85

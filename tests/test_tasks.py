@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from vdp import api
 from vdp.errors import ConfigError
 from vdp.optimize import OptimConfig
-from vdp.synthetic import make_moving_object_video
+from vdp.example_clip import make_moving_object_video
 from vdp.task import ENTRY_POINT_GROUP, OUTPUT_KINDS, Context, TaskResult, available_tasks, load_task, make_config
 from vdp.video_io import Video
 
@@ -212,7 +212,7 @@ def test_vdp_tasks_lists_an_installed_plugin(tmp_path: Path) -> None:
 
 
 def test_segment_with_the_objectness_model(tiny_video: Video) -> None:
-    from vdp.objectness import locate_model
+    from vdp.cues.objectness import locate_model
 
     model = locate_model()
     if model.path is None:

@@ -389,7 +389,7 @@ def synth_haze(
     _setup_logging(False)
 
     def work() -> None:
-        from vdp.synth import synthesize_haze
+        from vdp.degrade import synthesize_haze
 
         recipe = synthesize_haze(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
                                  overwrite=overwrite)
@@ -412,7 +412,7 @@ def synth_lowlight(
     _setup_logging(False)
 
     def work() -> None:
-        from vdp.synth import synthesize_lowlight
+        from vdp.degrade import synthesize_lowlight
 
         recipe = synthesize_lowlight(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
                                      format=frame_format, overwrite=overwrite)

@@ -1,4 +1,4 @@
-"""Synthetic haze and low-light benchmarks made from tiny frame folders (vdp/synth.py)."""
+"""Synthetic haze and low-light benchmarks made from tiny frame folders (vdp/degrade.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vdp import synth
+from vdp import degrade
 from vdp.errors import ConfigError, VideoInputError
-from vdp.synth import (
+from vdp.degrade import (
     HazeParameters,
     LowLightParameters,
     list_sources,
@@ -124,7 +124,7 @@ def test_haze_transmission_recovered_with_recorded_airlight(
 
 
 def test_depth_field_is_bounded_and_drifts_slowly() -> None:
-    parameters = synth.draw_haze_parameters(np.random.default_rng(0))
+    parameters = degrade.draw_haze_parameters(np.random.default_rng(0))
     depths = np.stack([parameters.depth(index, 48, 64) for index in range(30)])
     assert depths.dtype == np.float32
     assert depths.min() >= 0.1 - 1e-6 and depths.max() <= 1.0 + 1e-6
@@ -247,8 +247,8 @@ def test_failed_video_leaves_no_partial_folder(
             raise RuntimeError("disk full")
         return original(*args, **kwargs)
 
-    original = synth.add_haze
-    monkeypatch.setattr(synth, "add_haze", failing_haze)
+    original = degrade.add_haze
+    monkeypatch.setattr(degrade, "add_haze", failing_haze)
     out = tmp_path / "haze"
     with pytest.raises(RuntimeError, match="disk full"):
         synthesize_haze(frame_folder, out)

@@ -1,4 +1,4 @@
-"""Tests for vdp.synthetic: determinism, object size, and motion that differs from the pan."""
+"""Tests for vdp.example_clip: determinism, object size, and motion that differs from the pan."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vdp.synthetic import make_example_video, make_moving_object_video
+from vdp.example_clip import make_example_video, make_moving_object_video
 from vdp.video_io import read_video
 
 
