@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vdp.atomic_write import PendingFile
 from vdp.errors import ConfigError, VideoInputError
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "check_method",
     "compute_flow",
     "flow_to_rgb",
-    "resize_flow",
     "video_flow_scale",
 ]
 
@@ -276,18 +275,11 @@ def _raft_cache_file() -> Path:
 def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``.
 
-    A crash or a failed ``write`` never leaves a truncated file at ``path``.
+    A crash or a failed ``write`` never leaves a truncated file at ``path`` (its folder is created
+    if missing).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False) as part:
-        try:
-            write(part)
-            part.close()
-            os.replace(part.name, path)
-        except BaseException:
-            part.close()
-            Path(part.name).unlink(missing_ok=True)
-            raise
+    with PendingFile(path) as temporary, temporary.open("wb") as part:
+        write(part)
 
 
 def _download_raft_weights(url: str, destination: Path) -> None:
@@ -579,28 +571,3 @@ def _render_flow_frame(flow: np.ndarray, wheel: np.ndarray, scale: float) -> np.
     colour = (1.0 - blend) * wheel[lower] + blend * wheel[upper]
     colour = 1.0 - radius[..., None] * (1.0 - colour)
     return np.round(colour * 255.0).astype(np.uint8)
-
-
-def resize_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize flow fields and scale their vectors by the same factors (bilinear).
-
-    Args:
-        flow: ``(N, H, W, 2)`` in pixels of the original size.
-        height: target height in pixels.
-        width: target width in pixels.
-
-    Returns:
-        ``(N, height, width, 2)`` float32 in pixels of the new size.
-    """
-    flow = np.asarray(flow)
-    if flow.ndim != 4 or flow.shape[-1] != 2:
-        raise ValueError(f"flow must have shape (N, H, W, 2); got {flow.shape}")
-    if height < 1 or width < 1:
-        raise ValueError(f"target size must be positive; got {height}x{width}")
-    source_height, source_width = flow.shape[1:3]
-    resized = np.empty((flow.shape[0], height, width, 2), dtype=np.float32)
-    for index, field in enumerate(flow.astype(np.float32, copy=False)):
-        resized[index] = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
-    resized[..., 0] *= width / source_width
-    resized[..., 1] *= height / source_height
-    return resized

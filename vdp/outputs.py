@@ -1,6 +1,6 @@
 """Writing a task's result: full resolution, streamed frame by frame, moved into place when complete.
 
-Layout (USERS.md)::
+Layout::
 
     <out>/<video>/config.json  metrics.json  preview.mp4 ...
                   <output>/00000.png ...      # e.g. alpha/, masks/, layers/foreground/
@@ -15,7 +15,6 @@ import logging
 import os
 import platform
 import shutil
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -23,9 +22,10 @@ from typing import Any, Callable
 import numpy as np
 
 import vdp
+from vdp.atomic_write import PARTIAL_MARK, pending_folder
 from vdp.errors import VdpError
 from vdp.task import TaskResult
-from vdp.video_io import Mp4Writer, Video, write_indexed_png, write_png_sequence
+from vdp.video import Mp4Writer, Video, write_indexed_png, write_png_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ def remove_stale_partials(out_dir: Path, name: str) -> None:
     """Delete `.<name>.partial-<pid>-*` folders left by runs that were killed (their process is gone)."""
     if not out_dir.is_dir():
         return
-    for leftover in out_dir.glob(f".{name}.partial-*"):
-        pid = leftover.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+    for leftover in out_dir.glob(f".{name}{PARTIAL_MARK}*"):
+        pid = leftover.name.rsplit(PARTIAL_MARK, 1)[1].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
             logger.info("removing %s, left by an interrupted run", leftover)
             shutil.rmtree(leftover, ignore_errors=True)
@@ -97,9 +97,9 @@ def write_result(
         )
     check_writable(out_dir)
     remove_stale_partials(out_dir, video.name)
-    temporary = out_dir / f".{video.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    try:  # from the mkdir on, so that a Ctrl-C at any point removes the partial folder
-        temporary.mkdir()
+    # A hidden `.<name>.partial-<pid>-<random>` folder: removed on any error or Ctrl-C, renamed
+    # onto `destination` (replacing an older result) once metrics.json is in it.
+    with pending_folder(destination) as temporary:
         _write_frames(result, video, temporary, write_videos=write_videos, frame_progress=frame_progress)
         (temporary / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
         metrics = {
@@ -114,16 +114,6 @@ def write_result(
             **(extra_metrics or {}),
         }
         (temporary / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-        if destination.exists():
-            old = out_dir / f".{video.name}.replaced-{secrets.token_hex(4)}"
-            destination.rename(old)
-            temporary.rename(destination)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            temporary.rename(destination)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return destination
 
 

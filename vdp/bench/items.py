@@ -8,10 +8,11 @@ recorded in `<item>/error.txt` and the batch carries on; Ctrl-C removes the part
 from __future__ import annotations
 
 import json
-import shutil
 import traceback
 from pathlib import Path
 from typing import Any, Callable
+
+from vdp.atomic_write import pending_folder
 
 
 def run_item(
@@ -40,21 +41,16 @@ def run_item(
     if (folder / "score.json").is_file():
         say(f"{label}: already scored, skipped")
         return None
-    temporary = out_dir / f".{folder_name}.partial"
-    try:  # everything from the first touch of the temporary folder on: a Ctrl-C at any point removes it
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
-        score = work(temporary)
-        (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        temporary.rename(folder)
+    # A fixed temporary name, so that a rerun replaces the leftover of a killed run; the helper
+    # removes it on any error or Ctrl-C and renames it onto `folder` (replacing an earlier
+    # error.txt) once score.json is in it.
+    try:
+        with pending_folder(folder, temporary=out_dir / f".{folder_name}.partial") as temporary:
+            score = work(temporary)
+            (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
         say(f"{label}: {describe(score)}")
         return score
-    except KeyboardInterrupt:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    except Exception as error:  # a batch records the failure and carries on
-        shutil.rmtree(temporary, ignore_errors=True)
+    except Exception as error:  # a batch records the failure and carries on (Ctrl-C stops it)
         folder.mkdir(exist_ok=True)
         (folder / "error.txt").write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
         say(f"{label}: FAILED ({type(error).__name__}: {error})")
