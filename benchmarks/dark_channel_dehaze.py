@@ -89,7 +89,7 @@ def box_mean(image: np.ndarray, radius: int) -> np.ndarray:
 def guided_filter_gray(guide: np.ndarray, source: np.ndarray, *, radius: int, eps: float) -> np.ndarray:
     """Grayscale guided filter (He et al., TPAMI 2013, Algorithm 1) on (H, W) float32 arrays.
 
-    `vdp.upsample.guided_filter` computes the same thing in torch, but its box filter costs
+    `vdp.upsample.fast_guided_upsample` (at equal sizes) computes the same thing in torch, but its box filter costs
     O(radius) per pixel; at REVIDE's resolution the radius is over 200 pixels, where OpenCV's
     running-sum box filter (O(1) per pixel) is about two orders of magnitude faster.
     """

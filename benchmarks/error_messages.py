@@ -18,8 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vdp.example_clip import damage_video, make_moving_object_video, write_test_pattern
-from vdp.video_io import write_mp4
+from clips import damage_video, write_test_pattern  # benchmarks/clips.py, beside this script
+from vdp.example_clip import make_moving_object_video
+from vdp.video import write_mp4
 
 FAST = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--objectness", "off", "--quiet"]
 
@@ -98,7 +99,8 @@ def main() -> None:
                        capture_output=True)
         unknown_task = subprocess.run([*command, "segmnt", str(work / "clip.mp4")], capture_output=True, text=True)
         rows = [("unknown task (`vdp segmnt`)", unknown_task.returncode,
-                 " ".join(line.strip(" │╭╮╰╯─") for line in unknown_task.stderr.splitlines() if "No such" in line))]
+                 " ".join(line.strip(" │╭╮╰╯─").removeprefix("Error: ")
+                          for line in unknown_task.stderr.splitlines() if "No such" in line))]
         for description, args in cases:
             completed = subprocess.run([*command, "segment", *args, *FAST], capture_output=True, text=True)
             said = [line for line in completed.stderr.splitlines() if line.startswith(("error:", "Traceback"))]

@@ -25,18 +25,17 @@ import threading
 import time
 from pathlib import Path
 
-from vdp.example_clip import write_test_pattern
+from clips import write_test_pattern  # benchmarks/clips.py, beside this script
+from vdp.atomic_write import PendingFile
 
 
 def make_video(path: Path, num_frames: int) -> Path:
     """A 1080p, 30 fps H.264 clip of ffmpeg's moving test pattern (no audio)."""
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.mp4")
-    write_test_pattern(partial, "-frames:v", str(num_frames), "-c:v", "libx264", "-preset", "veryfast",
-                       "-crf", "20", "-pix_fmt", "yuv420p", size=(1920, 1080), rate=30)
-    partial.rename(path)
+    with PendingFile(path) as temporary:  # a hidden name ending in .mp4, so ffmpeg writes mp4
+        write_test_pattern(temporary, "-frames:v", str(num_frames), "-c:v", "libx264", "-preset", "veryfast",
+                           "-crf", "20", "-pix_fmt", "yuv420p", size=(1920, 1080), rate=30)
     return path
 
 

@@ -15,7 +15,7 @@ from vdp.bench.davis import read_annotations, run_davis_benchmark
 from vdp.errors import VideoInputError
 from vdp.optimize import OptimConfig
 from vdp.example_clip import make_moving_object_video
-from vdp.video_io import write_indexed_png
+from vdp.video import write_indexed_png
 
 SEQUENCES = {"alpha-seq": 11, "beta-seq": 12}  # name -> generator seed
 NUM_FRAMES, HEIGHT, WIDTH = 5, 40, 56

@@ -15,7 +15,7 @@ from vdp.bench.restoration import (
     list_pairs,
     read_frames,
     run_restoration_benchmark,
-    temporal_consistency,
+    temporal_consistencies,
 )
 from vdp.errors import VideoInputError
 
@@ -177,10 +177,9 @@ def test_resume_failures_limit_and_saved_frames(revide_root: Path, tmp_path: Pat
 
 def test_temporal_consistency_static_flicker_and_floor() -> None:
     static = np.repeat(make_video(9)[:1], NUM_FRAMES, axis=0)
-    assert temporal_consistency(static, static) < 1e-6
+    assert temporal_consistencies({"static": static}, static)["static"] < 1e-6
     moving = make_video(9)
-    steady = temporal_consistency(moving, moving)
     flicker = moving.astype(np.float32) * np.array([1.0, 0.7, 1.0, 0.7])[:, None, None, None]
-    flickering = temporal_consistency(flicker.astype(np.uint8), moving)
-    assert steady < 0.01 and flickering > steady + 0.05
-    assert np.isnan(temporal_consistency(moving[:1], moving[:1]))
+    errors = temporal_consistencies({"steady": moving, "flickering": flicker.astype(np.uint8)}, moving)
+    assert errors["steady"] < 0.01 and errors["flickering"] > errors["steady"] + 0.05
+    assert np.isnan(temporal_consistencies({"one frame": moving[:1]}, moving[:1])["one frame"])

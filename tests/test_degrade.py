@@ -18,7 +18,7 @@ from vdp.degrade import (
     synthesize_haze,
     synthesize_lowlight,
 )
-from vdp.video_io import write_png_sequence
+from vdp.video import write_png_sequence
 
 NUM_FRAMES, HEIGHT, WIDTH = 6, 24, 32
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vdp.example_clip import make_example_video, make_moving_object_video
-from vdp.video_io import read_video
+from vdp.video import read_video
 
 
 @pytest.fixture(scope="module")

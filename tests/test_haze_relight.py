@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 
+from vdp import api
 from vdp.errors import ConfigError
 from vdp.cues.haze import dark_channel, dark_channel_transmission, estimate_airlight, remove_haze
-from vdp_tasks.relight import DEFAULT_G, RelightConfig, exposure_start
+from vdp.video import Video
+from vdp_tasks.relight import RelightConfig, RelightTask, exposure_start
 
 
 def clear_scene(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
@@ -52,13 +56,28 @@ def test_airlight_estimate_on_a_scene_with_known_airlight() -> None:
     np.testing.assert_allclose(estimate, airlight, atol=0.04)
 
 
-def test_relight_formula_inverts() -> None:
-    # log X_in = g * (log s + log X_out)  <=>  X_out = X_in ** (1/g) / s
-    g, s = 0.85, 0.2
-    x_out = np.linspace(0.05, 1.0, 20)
-    x_in = np.exp(g * (np.log(s) + np.log(x_out)))
-    np.testing.assert_allclose(x_in ** (1 / g) / s, x_out, rtol=1e-10)
-    assert np.all(x_in < x_out)  # s < 1 darkens
+@pytest.fixture(scope="module")
+def dark_context():
+    """A tiny dark video's context: grey levels 20, 40 and 60 in about equal parts, so the 99th
+    luminance percentile is the brightest level and the start maps it to 0.95 without clipping."""
+    levels = np.array([20, 40, 60], np.uint8)
+    frames = levels[np.random.default_rng(0).integers(0, 3, (4, 24, 32))]
+    video = Video(frames=np.repeat(frames[..., None], 3, axis=-1), fps=Fraction(24), name="dark")
+    return api.prepare(video, options=api.RunOptions(device="cpu", flow="dis", perceptual="off", cache_dir=""))
+
+
+def test_relight_starts_at_its_formula_inverted(dark_context) -> None:
+    # log X_in = g * (log s + log X_out): with its nets at their zero start, the problem's enhanced
+    # frames and illumination put back into the formula give the input frames again.
+    problem = RelightTask().build(dark_context, RelightConfig(gamma_init=0.85))
+    with torch.no_grad():
+        out = problem(torch.arange(dark_context.num_frames))
+    g = problem.g.item()
+    assert g == pytest.approx(0.85, abs=1e-6)
+    reconstruction = (torch.exp(out["log_s"]) * out["enhanced"]) ** g
+    torch.testing.assert_close(reconstruction, out["frames"], atol=1e-5, rtol=1e-4)
+    assert float(out["enhanced"].max()) == pytest.approx(0.95, abs=1e-3)  # the exposure start
+    assert bool((out["enhanced"] > out["frames"]).all())  # the input was darkened (s < 1)
 
 
 def test_gamma_start_from_exposure_statistics() -> None:
@@ -66,8 +85,8 @@ def test_gamma_start_from_exposure_statistics() -> None:
     clear = rng.uniform(0, 1, size=(4, 32, 32, 3)) ** 2
     clear[:, :2, :2] = 1.0  # some near-white
     dark = (0.2 * clear * 255).astype(np.uint8)
-    g, s, stats = exposure_start(dark, None)
-    assert g == DEFAULT_G
+    g, s, stats = exposure_start(dark, RelightConfig().gamma_init)
+    assert g == RelightConfig().gamma_init
     luminance = (dark / 255.0) @ np.array([0.2126, 0.7152, 0.0722])
     highlight = np.percentile(luminance[:: max(1, 4 // 8)], 99)
     assert math.isclose(highlight ** (1 / g) / s, 0.95, rel_tol=0.02)
@@ -78,12 +97,8 @@ def test_gamma_start_from_exposure_statistics() -> None:
         exposure_start(dark, 1.5)
 
 
-def test_gamma_parametrisation_stays_in_the_open_interval() -> None:
-    import torch
-
-    from vdp_tasks.relight import RelightProblem  # noqa: F401 - the parametrisation lives in it
-
-    logits = torch.tensor([-50.0, 0.0, 50.0])
-    g = torch.sigmoid(logits)
-    assert float(g.min()) >= 0.0 and float(g.max()) <= 1.0
-    assert RelightConfig().learn_gamma
+@pytest.mark.parametrize("learn_gamma", [True, False])
+def test_gamma_starts_where_asked_and_is_learned_only_on_request(dark_context, learn_gamma: bool) -> None:
+    problem = RelightTask().build(dark_context, RelightConfig(gamma_init=0.3, learn_gamma=learn_gamma))
+    assert problem.g.item() == pytest.approx(0.3, abs=1e-6)
+    assert problem.g.requires_grad == learn_gamma

@@ -212,11 +212,9 @@ def test_score_sequence_averages_all_frames() -> None:
     assert scores["j_per_frame"] == pytest.approx([1.0, 1 / 3, 0.0])
     assert scores["j_mean"] == pytest.approx(4 / 9)
     assert scores["f_per_frame"][0] == 1.0
+    assert scores["f_per_frame"] == [boundary_f(pred, gt) for pred in preds]
+    assert scores["f_mean"] == pytest.approx(np.mean(scores["f_per_frame"]))
     assert scores["jf_mean"] == pytest.approx((scores["j_mean"] + scores["f_mean"]) / 2)
-
-    inner = score_sequence(preds, [gt, gt, gt], exclude_first_last=True)
-    assert inner["num_frames"] == 1
-    assert inner["j_per_frame"] == pytest.approx([1 / 3])
 
     both_empty = score_sequence([empty], [empty])
     assert both_empty["j_mean"] == 1.0 and both_empty["f_mean"] == 1.0
@@ -226,3 +224,5 @@ def test_score_sequence_rejects_length_mismatch() -> None:
     gt = square(8, 0, 0, 2, 4)
     with pytest.raises(ValueError, match="2 predicted masks but 1 annotations"):
         score_sequence([gt, gt], [gt])
+    with pytest.raises(ValueError, match="no frames"):
+        score_sequence([], [])

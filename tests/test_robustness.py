@@ -1,7 +1,7 @@
 """Bad input, interruptions and long videos: vdp fails clearly and loses nothing (issue 4).
 
 Every input is generated here (a file truncated, garbage written, sizes mixed); the CLI runs in
-process through typer's runner except where a real process is the point (signals).
+process through click's test runner except where a real process is the point (signals).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from vdp.cli import app
 from vdp.errors import VideoInputError
-from vdp.example_clip import damage_video, make_moving_object_video, write_test_pattern
-from vdp.video_io import FrameStore, Video, read_video, write_mp4
+from benchmarks.clips import damage_video, write_test_pattern
+from vdp.example_clip import make_moving_object_video
+from vdp.video import FrameStore, Video, read_video, write_mp4
 
 TINY = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--device", "cpu"]
 
@@ -306,7 +307,7 @@ def test_killed_while_writing_leaves_nothing_that_looks_finished(tmp_path: Path,
 
 
 def test_bench_interrupted_then_resumed(tmp_path: Path) -> None:
-    from vdp.video_io import write_indexed_png
+    from vdp.video import write_indexed_png
 
     root = tmp_path / "davis"
     for index, name in enumerate(["aaa", "bbb", "ccc"]):
@@ -336,7 +337,7 @@ def test_bench_interrupted_then_resumed(tmp_path: Path) -> None:
 
 
 def test_bench_continues_after_a_failing_item_and_exits_non_zero(tmp_path: Path) -> None:
-    from vdp.video_io import write_indexed_png
+    from vdp.video import write_indexed_png
 
     root = tmp_path / "davis"
     for index, name in enumerate(["good", "odd"]):

@@ -11,7 +11,7 @@ from vdp import api
 from vdp.metrics import jaccard
 from vdp.optimize import OptimConfig
 from vdp.example_clip import make_moving_object_video
-from vdp.video_io import Video
+from vdp.video import Video
 
 MIN_MEAN_IOU = 0.85
 

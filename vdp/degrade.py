@@ -2,7 +2,7 @@
 
 For users who want to test dehazing or relighting on their own footage. A source is a video file,
 a folder of frames, a folder holding several of those, or a DAVIS root (one video per sequence
-in ``JPEGImages/480p/<seq>/``). Two layouts are written, mirroring the real benchmarks (METHOD.md
+in ``JPEGImages/480p/<seq>/``). Two layouts are written, mirroring the real benchmarks (docs/method.md
 §3) so the same readers serve both::
 
     synthesize_haze      ->  out/hazy/<video>/00000.png   out/gt/<video>/00000.png    (REVIDE)
@@ -37,11 +37,10 @@ import json
 import logging
 import math
 import os
-import secrets
 import shutil
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +48,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vdp.atomic_write import PendingFile, pending_folder
 from vdp.errors import ConfigError, VideoInputError
-from vdp.video_io import (
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    list_frame_files,
-    read_video,
-    write_png_sequence,
-)
+from vdp.video import read_video, write_png_sequence
+from vdp.video.read import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_frame_files
 
 logger = logging.getLogger(__name__)
 
@@ -405,21 +400,9 @@ def _write_frame(
 @contextmanager
 def _atomic_folders(finals: list[Path]) -> Iterator[list[Path]]:
     """Hidden temporary folders beside ``finals``, renamed onto them once the block succeeds
-    (replacing what was there) and removed if it raises."""
-    token = secrets.token_hex(4)
-    temps = [final.parent / f".{final.name}.partial-{token}" for final in finals]
-    try:
-        for temp in temps:
-            temp.mkdir(parents=True)
-        yield temps
-    except BaseException:
-        for temp in temps:
-            shutil.rmtree(temp, ignore_errors=True)
-        raise
-    for temp, final in zip(temps, finals):
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(temp, final)
+    (replacing what was there) and all removed if it raises."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(pending_folder(final)) for final in finals]
 
 
 def _check_options(seed: int, limit_frames: int | None, max_side: int | None) -> None:
@@ -462,9 +445,8 @@ def _prepare_output(out: Path, *, overwrite: bool) -> None:
 
 
 def _write_recipe(out: Path, recipe: dict[str, Any]) -> None:
-    temp = out / f".{RECIPE_FILE}.partial-{secrets.token_hex(4)}"
-    temp.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
-    os.replace(temp, out / RECIPE_FILE)
+    with PendingFile(out / RECIPE_FILE) as temporary:
+        temporary.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
 
 
 def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def make_example_video(
     Returns:
         The path written.
     """
-    from vdp.video_io import write_mp4
+    from vdp.video import write_mp4
 
     frames, _ = make_moving_object_video(
         num_frames=num_frames, height=height, width=width, seed=seed
@@ -186,42 +186,3 @@ def make_example_video(
     write_mp4(frames, path, fps=fps)
     return path
 
-
-def write_test_pattern(
-    path: str | os.PathLike[str], *output_args: str, size: tuple[int, int] = (64, 48), rate: int = 24
-) -> Path:
-    """Write ffmpeg's moving ``testsrc2`` pattern to ``path``.
-
-    Args:
-        path: destination; its extension picks the container.
-        output_args: ffmpeg output options, e.g. ``"-frames:v", "3", "-pix_fmt", "gray"``.
-        size: (width, height) of the pattern; rate: its frame rate.
-
-    Returns:
-        The path written.
-    """
-    import subprocess
-
-    import imageio_ffmpeg
-
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi",
-         "-i", f"testsrc2=size={size[0]}x{size[1]}:rate={rate}", *output_args, str(path)],
-        check=True,
-    )  # fmt: skip
-    return Path(path)
-
-
-def damage_video(source: str | os.PathLike[str], destination: str | os.PathLike[str], how: str) -> Path:
-    """Write a damaged copy of a video file: ``'truncated'`` keeps its first half, ``'scrambled'``
-    overwrites 2000 bytes a third of the way in with garbage (deterministic)."""
-    data = bytearray(Path(source).read_bytes())
-    if how == "truncated":
-        data = data[: len(data) // 2]
-    elif how == "scrambled":
-        middle = len(data) // 3
-        data[middle : middle + 2000] = bytes((7 * b + 13) % 256 for b in data[middle : middle + 2000])
-    else:
-        raise ValueError(f"how must be 'truncated' or 'scrambled'; got {how!r}")
-    Path(destination).write_bytes(bytes(data))
-    return Path(destination)

@@ -24,19 +24,6 @@ def masked_l1(prediction: Tensor, target: Tensor, weight: Tensor | None = None) 
     return (error * weight).sum() / weight.sum().clamp_min(1e-6)
 
 
-def gradient_l1(prediction: Tensor, target: Tensor) -> Tensor:
-    """L1 between horizontal and vertical finite differences (the Centrifuge's gradient term).
-
-    Args:
-        prediction, target: (N, C, H, W).
-    """
-    def grads(x: Tensor) -> tuple[Tensor, Tensor]:
-        return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
-
-    (pdx, pdy), (tdx, tdy) = grads(prediction), grads(target)
-    return (pdx - tdx).abs().mean() + (pdy - tdy).abs().mean()
-
-
 def total_variation(image: Tensor, guide: Tensor | None = None, *, edge_scale: float = 10.0) -> Tensor:
     """Mean absolute finite difference; with a guide, smaller across the guide's edges.
 
@@ -70,7 +57,7 @@ def binarisation(alpha: Tensor) -> Tensor:
     """Pushes an opacity map towards 0 or 1 without preferring either.
 
     Double-DIP's `1 / mean|M - 0.5|` is minimal for an all-0 or all-1 mask, which rewards the
-    collapse METHOD.md §2 describes; `mean(M * (1 - M))` is zero for any binary mask, whatever its
+    collapse docs/method.md §6 describes; `mean(M * (1 - M))` is zero for any binary mask, whatever its
     area, and its gradient pushes each pixel to the side it is already on.
 
     Args:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 
 __all__ = [
-    "SegmentationScores",
     "boundary_f",
     "boundary_precision_recall",
     "jaccard",
@@ -265,69 +263,40 @@ def ssim(pred: np.ndarray, target: np.ndarray, *, data_range: float = 1.0) -> fl
     return float(np.mean(channels))
 
 
-@dataclass
-class SegmentationScores:
-    """J and F of one sequence, per frame and averaged (DAVIS "mean" statistic)."""
-
-    j_per_frame: list[float]
-    """Region similarity of each scored frame, in frame order."""
-    f_per_frame: list[float]
-    """Boundary accuracy of each scored frame, in frame order."""
-    j_mean: float
-    """Mean of ``j_per_frame``."""
-    f_mean: float
-    """Mean of ``f_per_frame``."""
-    jf_mean: float
-    """(j_mean + f_mean) / 2, the headline J&F number."""
-    num_frames: int
-    """How many frames were scored."""
-
-
 def score_sequence(
-    preds: Sequence[np.ndarray],
-    gts: Sequence[np.ndarray],
-    *,
-    bound_th: float = 0.008,
-    exclude_first_last: bool = False,
+    preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], *, bound_th: float = 0.008
 ) -> dict:
     """Score a predicted mask sequence against its annotations with J and F.
 
-    By default every annotated frame is scored and averaged, the DAVIS-2016 (unsupervised and
-    semi-supervised) convention. The DAVIS-2017 semi-supervised toolkit instead drops the first
-    frame (it is the given input) and the last; pass ``exclude_first_last=True`` for that.
+    Every annotated frame is scored and averaged (what `vdp bench davis` reports). The official
+    DAVIS-2016 toolkits leave out the first and the last frame of each sequence; the per-frame J
+    and F are the same, the means differ slightly (about 0.0015 J, docs/method.md §7).
 
     Args:
         preds: T masks of shape (H, W), one per annotated frame.
         gts: T annotation masks of shape (H, W), in the same order.
         bound_th: boundary tolerance for F, see :func:`boundary_precision_recall`.
-        exclude_first_last: leave out the first and last frame (needs T >= 3).
 
     Returns:
-        ``dataclasses.asdict`` of a :class:`SegmentationScores`: keys ``j_per_frame``,
-        ``f_per_frame``, ``j_mean``, ``f_mean``, ``jf_mean``, ``num_frames``.
+        ``j_per_frame`` and ``f_per_frame`` (lists in frame order), ``j_mean``, ``f_mean``,
+        ``jf_mean`` = (j_mean + f_mean) / 2 (the headline J&F number) and ``num_frames``.
     """
     if len(preds) != len(gts):
         raise ValueError(
             f"got {len(preds)} predicted masks but {len(gts)} annotations; pass one prediction "
             "per annotated frame, in the same order"
         )
-    pairs = list(zip(preds, gts))
-    if exclude_first_last:
-        if len(pairs) < 3:
-            raise ValueError(f"exclude_first_last needs at least 3 frames, got {len(pairs)}")
-        pairs = pairs[1:-1]
-    if not pairs:
+    if len(preds) == 0:
         raise ValueError("no frames to score: preds and gts are empty")
-    j_per_frame = [jaccard(pred, gt) for pred, gt in pairs]
-    f_per_frame = [boundary_f(pred, gt, bound_th=bound_th) for pred, gt in pairs]
+    j_per_frame = [jaccard(pred, gt) for pred, gt in zip(preds, gts)]
+    f_per_frame = [boundary_f(pred, gt, bound_th=bound_th) for pred, gt in zip(preds, gts)]
     j_mean = float(np.mean(j_per_frame))
     f_mean = float(np.mean(f_per_frame))
-    scores = SegmentationScores(
-        j_per_frame=j_per_frame,
-        f_per_frame=f_per_frame,
-        j_mean=j_mean,
-        f_mean=f_mean,
-        jf_mean=(j_mean + f_mean) / 2,
-        num_frames=len(pairs),
-    )
-    return asdict(scores)
+    return {
+        "j_per_frame": j_per_frame,
+        "f_per_frame": f_per_frame,
+        "j_mean": j_mean,
+        "f_mean": f_mean,
+        "jf_mean": (j_mean + f_mean) / 2,
+        "num_frames": len(j_per_frame),
+    }

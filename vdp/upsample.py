@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["box_filter", "fast_guided_upsample", "guided_filter", "upsample_alpha"]
+__all__ = ["box_filter", "fast_guided_upsample", "upsample_alpha"]
 
 
 def box_filter(x: Tensor, radius: int) -> Tensor:
@@ -130,46 +130,24 @@ def _apply_coefficients(mean_a: Tensor, mean_b: Tensor, guide: Tensor) -> Tensor
     return out
 
 
-def guided_filter(guide: Tensor, src: Tensor, *, radius: int, eps: float) -> Tensor:
-    """Guided filter of He et al. (TPAMI 2013), grayscale or colour guide.
-
-    Args:
-        guide: (N, C, H, W) float in [0, 1], C = 1 (grayscale) or 3 (colour guided filter with
-            the per-pixel 3x3 covariance inverse, Eq. 14).
-        src: (N, K, H, W) float, usually K = 1; each channel is filtered separately.
-        radius: window radius r (window (2r+1)^2) in pixels.
-        eps: regularisation; larger means smoother. Edges with guide variance well above
-            ``eps`` are kept.
-
-    Returns:
-        (N, K, H, W) filtered ``src``, same dtype.
-    """
-    _check_guide_and_source(guide, src, "guide", "src")
-    _check_radius_eps(radius, eps)
-    if guide.shape[-2:] != src.shape[-2:]:
-        raise ValueError(
-            f"guide {tuple(guide.shape)} and src {tuple(src.shape)} differ in size; use "
-            "fast_guided_upsample to lift a low-resolution src"
-        )
-    mean_a, mean_b = _linear_coefficients(guide, src, radius, eps)
-    return _apply_coefficients(mean_a, mean_b, guide)
-
-
 def fast_guided_upsample(
     low_src: Tensor, high_guide: Tensor, *, radius: int, eps: float = 1e-4
 ) -> Tensor:
     """Lift a low-resolution map to the guide's resolution with the fast guided filter.
 
     The guide is area-downsampled to the source's size, the coefficients (a, b) are fitted there,
-    bilinearly upsampled, and applied to the full-resolution guide (Wu et al. 2018, Sec. 3).
+    bilinearly upsampled, and applied to the full-resolution guide (Wu et al. 2018, Sec. 3). At
+    equal sizes this is the guided filter itself (He et al. 2013).
     Frames are processed one at a time, so peak memory is a few full-resolution planes of one
     frame (about 10 x H x W floats) regardless of N.
 
     Args:
         low_src: (N, K, h, w) float, usually K = 1 (alpha or mask).
-        high_guide: (N, C, H, W) float in [0, 1], C = 3 (or 1), H >= h, W >= w.
+        high_guide: (N, C, H, W) float in [0, 1], H >= h, W >= w; C = 3 (colour guided filter
+            with the per-pixel 3x3 covariance inverse, Eq. 14) or 1 (grayscale).
         radius: window radius in low-resolution pixels.
-        eps: regularisation, see :func:`guided_filter`.
+        eps: regularisation; larger means smoother. Edges with guide variance well above ``eps``
+            are kept.
 
     Returns:
         (N, K, H, W) tensor in ``low_src``'s dtype, not clipped.

@@ -21,9 +21,9 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from vdp import metrics
 from vdp.bench.items import run_item
 from vdp.errors import VideoInputError
-from vdp.metrics import boundary_f, jaccard
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ def peak_rss_megabytes() -> float:
     return peak / 1024 / 1024 if os.uname().sysname == "Darwin" else peak / 1024
 
 
-def vdp_segmenter(*, options, task_config: dict | None = None, save_to: Path | None = None) -> Segmenter:
+def vdp_segmenter(*, options, task_config: Any = None, save_to: Path | None = None) -> Segmenter:
     """The `segment` task as a segmenter (masks lifted to full resolution frame by frame)."""
     from vdp import api
 
     def segment(frames_folder: Path, sequence: str) -> tuple[list[np.ndarray], dict[str, Any]]:
         video = api.load_video(frames_folder)
-        result = api.run("segment", video, config=dict(task_config or {}), options=options)
+        result = api.run("segment", video, config=task_config, options=options)
         masks = [result.full_resolution(t, video.frames[t])["masks"] > 0 for t in range(video.num_frames)]
         if save_to is not None:
             api.save(result, video, save_to, overwrite=True)
@@ -75,7 +75,7 @@ def run_davis_benchmark(
     out_dir: Path,
     *,
     options=None,
-    task_config: dict | None = None,
+    task_config: Any = None,
     sequences: list[str] | None = None,
     segmenter: Segmenter | None = None,
     method_name: str = "vdp segment",
@@ -107,14 +107,14 @@ def run_davis_benchmark(
             masks, details = segmenter(root / "JPEGImages" / "480p" / sequence, sequence)
             if len(masks) != len(gts):
                 raise RuntimeError(f"{len(masks)} masks for {len(gts)} annotated frames")
-            j_values = [jaccard(m, g) for m, g in zip(masks, gts)]
-            f_values = [boundary_f(m, g) for m, g in zip(masks, gts)]
+            scores = metrics.score_sequence(masks, gts)  # every annotated frame
+            per_frame = zip(scores["j_per_frame"], scores["f_per_frame"])
             with open(folder / "frames.csv", "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["frame", "J", "F"])
-                writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(zip(j_values, f_values))])
-            return {"sequence": sequence, "method": method_name, "J": float(np.mean(j_values)),
-                    "F": float(np.mean(f_values)), "frames": len(gts),
+                writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(per_frame)])
+            return {"sequence": sequence, "method": method_name, "J": scores["j_mean"],
+                    "F": scores["f_mean"], "frames": scores["num_frames"],
                     "seconds": round(time.perf_counter() - started, 2),
                     "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
 

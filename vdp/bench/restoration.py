@@ -1,6 +1,6 @@
 """Restoration benchmarks on paired videos (REVIDE dehazing, SDSD low-light): PSNR, SSIM, flicker.
 
-Layouts (METHOD.md section 3):
+Layouts (docs/method.md §3):
 
 - ``revide``: ``ROOT/hazy/<video>/<frames>`` and ``ROOT/gt/<video>/<frames>``. ``ROOT`` may also
   be the dataset folder holding exactly one split (``ROOT/Test/hazy``, ...); with several splits,
@@ -56,7 +56,8 @@ from vdp.bench.items import run_item
 from vdp.errors import VideoInputError
 from vdp.flow import compute_flow
 from vdp.metrics import psnr, ssim
-from vdp.video_io import _natural_key, list_frame_files, to_rgb_uint8, write_png_sequence
+from vdp.video import write_png_sequence
+from vdp.video.read import list_frame_files, natural_sort_key, to_rgb_uint8
 from vdp.warp import backward_warp, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ __all__ = [
     "safe_item_folder",
     "summarise",
     "temporal_consistencies",
-    "temporal_consistency",
 ]
 
 #: A restorer: ((T, H, W, 3) uint8 RGB input, item name) -> ((T, H, W, 3) uint8 RGB output, info dict).
@@ -111,7 +111,7 @@ def _child_folder(parent: Path, name: str) -> Path | None:
 
 def _subfolders(folder: Path) -> list[Path]:
     entries = [entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
-    return sorted(entries, key=lambda entry: (_natural_key(entry.name), entry.name))
+    return sorted(entries, key=lambda entry: (natural_sort_key(entry.name), entry.name))
 
 
 def _pairs_in(base: Path, input_name: str, gt_name: str, prefix: str = "") -> list[tuple[str, Path, Path]]:
@@ -190,7 +190,7 @@ def list_pairs(root: Path, layout: str) -> list[tuple[str, Path, Path]]:
 
 def _npy_files(folder: Path) -> list[Path]:
     files = [e for e in folder.iterdir() if e.is_file() and not e.name.startswith(".") and e.suffix.lower() == ".npy"]
-    return sorted(files, key=lambda entry: (_natural_key(entry.name), entry.name))
+    return sorted(files, key=lambda entry: (natural_sort_key(entry.name), entry.name))
 
 
 def _float_scale(files: list[Path]) -> float:
@@ -282,7 +282,10 @@ def _check_video(frames: np.ndarray, name: str) -> None:
 def temporal_consistencies(videos: Mapping[str, np.ndarray], reference: np.ndarray) -> dict[str, float]:
     """Flow-warped frame-to-frame error of several videos along the motion of ``reference``.
 
-    The flow is computed once per pair of reference frames (DIS, two frames at a time, so memory
+    Frame t+1 of each video is warped onto its frame t with the DIS flow t -> t+1 of ``reference``,
+    and the mean absolute difference over pixels that are not occluded (forward-backward check)
+    and stay inside the frame is averaged over pairs; ``reference`` against itself is the floor.
+    The flow is computed once per pair of reference frames (two frames at a time, so memory
     stays at one pair's worth at any resolution) and used for every video.
 
     Args:
@@ -321,23 +324,6 @@ def temporal_consistencies(videos: Mapping[str, np.ndarray], reference: np.ndarr
             difference = (pair[0] - warped).abs().mean(dim=0)
             errors[name].append(float(difference[valid].sum()) / count)
     return {name: float(np.mean(values)) if values else math.nan for name, values in errors.items()}
-
-
-def temporal_consistency(frames: np.ndarray, reference: np.ndarray) -> float:
-    """Flow-warped error between consecutive frames of ``frames``, along ``reference``'s motion.
-
-    Frame t+1 is warped onto frame t with the DIS flow t -> t+1 of ``reference``; the mean
-    absolute difference in [0, 1] over pixels not occluded (forward-backward check) is averaged
-    over pairs. Lower is better; ``temporal_consistency(reference, reference)`` is the floor.
-
-    Args:
-        frames: (T, H, W, 3) uint8 RGB.
-        reference: (T, H, W, 3) uint8 RGB, usually the ground truth.
-
-    Returns:
-        The mean error, NaN when T < 2.
-    """
-    return temporal_consistencies({"frames": frames}, reference)["frames"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,16 +526,16 @@ def run_benchmark_command(args: argparse.Namespace, *, layout: str, restorer: Re
     return 1 if summary["failed"] else 0
 
 
-def vdp_restorer(task_name: str, *, options=None, task_config: dict | None = None) -> Restorer:
+def vdp_restorer(task_name: str, *, options=None, task_config: Any = None) -> Restorer:
     """A vdp task (`dehaze`, `relight`) as a restorer: full-resolution frames, streamed from the result."""
     from fractions import Fraction
 
     from vdp import api
-    from vdp.video_io import Video
+    from vdp.video import Video
 
     def restore(frames: np.ndarray, name: str) -> tuple[np.ndarray, dict[str, Any]]:
         video = Video(frames=frames, fps=Fraction(24), name=safe_item_folder(name))
-        result = api.run(task_name, video, config=dict(task_config or {}), options=options or api.RunOptions())
+        result = api.run(task_name, video, config=task_config, options=options or api.RunOptions())
         restored = np.empty_like(frames)
         for t in range(video.num_frames):
             restored[t] = result.full_resolution(t, frames[t])["frames"]
