@@ -1,4 +1,4 @@
-"""Task `dehaze`: `I_t = t_t * J_t + (1 - t_t) * A` (METHOD.md §2).
+"""Task `dehaze`: `I_t = t_t * J_t + (1 - t_t) * A` (docs/method.md §2.2).
 
 - `J` (the clear frame) from the RGB-net over the frame; `t` (transmission) from the alpha-net;
   `A` (airlight) estimated once per video from the haziest pixels (or `--airlight r,g,b`).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -32,16 +33,13 @@ from vdp.upsample import upsample_alpha
 
 logger = logging.getLogger(__name__)
 
-ALPHA_INPUTS = ("frame", "flow", "both")
-
-
 @dataclass(frozen=True)
 class DehazeConfig:
     """Options of the `dehaze` task."""
 
     airlight: tuple[float, float, float] | None = None
     """Airlight (r, g, b) in [0, 1]; None estimates it once for the video."""
-    alpha_input: str = "both"
+    alpha_input: Literal["frame", "flow", "both"] = "both"
     """What the transmission net sees: 'frame', 'flow' (FlowRGB, as in the paper) or 'both'."""
     transmission_floor: float = 0.1
     """Lower bound on t when the formula is inverted (avoids amplifying noise where haze is dense)."""
@@ -97,9 +95,13 @@ def smoothed_prior_transmission(frames: np.ndarray, airlight: np.ndarray, omega:
 
 
 class DehazeProblem(VideoProblem):
-    def __init__(self, context: Context, airlight: np.ndarray, prior: np.ndarray, config: DehazeConfig) -> None:
+    """The transmission and clear-frame nets, the prior transmission and the video's airlight."""
+
+    def __init__(self, context: Context, airlight: np.ndarray, airlight_source: str, prior: np.ndarray,
+                 config: DehazeConfig) -> None:
         super().__init__(context)
         self.config = config
+        self.airlight_source = airlight_source  # 'given' or how it was estimated (for metrics.json)
         channels = {"frame": 3, "flow": 3, "both": 6}[config.alpha_input]
         self.alpha_net = UNet(in_channels=channels + 1, out_channels=1, widths=config.alpha_widths)
         nn.init.zeros_(self.alpha_net.head.weight)
@@ -120,7 +122,7 @@ class DehazeProblem(VideoProblem):
         clear = torch.sigmoid(self.rgb_net(frames).float())
         return {"frames": frames, "prior": prior, "transmission": transmission, "clear": clear}
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
         config = self.config
         starts, indices = self.pairs(frame_indices)
         out = self(indices)
@@ -145,27 +147,24 @@ class DehazeTask:
     config_class = DehazeConfig
 
     def build(self, context: Context, config: DehazeConfig) -> DehazeProblem:
-        if config.alpha_input not in ALPHA_INPUTS:
-            raise ConfigError(f"alpha_input must be one of {', '.join(ALPHA_INPUTS)}, got {config.alpha_input!r}")
         if config.airlight is not None:
             airlight = np.asarray(config.airlight, np.float32)
             if airlight.shape != (3,) or not np.all((airlight > 0) & (airlight <= 1)):
                 raise ConfigError(f"--airlight needs three values in (0, 1] as r,g,b, got {config.airlight!r}")
-            self.airlight_source = "given"
+            source = "given"
         else:
             airlight = estimate_airlight(context.frames)
-            self.airlight_source = "estimated (dark-channel top 0.1%, pooled over the video)"
-        logger.info("airlight %s: %s", self.airlight_source, np.round(airlight, 3).tolist())
-        self.airlight = airlight
+            source = "estimated (dark-channel top 0.1%, pooled over the video)"
+        logger.info("airlight %s: %s", source, np.round(airlight, 3).tolist())
         prior = smoothed_prior_transmission(context.frames, airlight, config.prior_omega, config.prior_envelope)
-        return DehazeProblem(context, airlight, prior, config)
+        return DehazeProblem(context, airlight, source, prior, config)
 
     @torch.no_grad()
     def read_out(self, problem: DehazeProblem, context: Context, config: DehazeConfig) -> TaskResult:
         out = problem.evaluate(("transmission", "clear"), uint8=("clear",))
         transmission = out["transmission"]
         clear = out["clear"]
-        airlight = self.airlight
+        airlight = problem.airlight.view(3).cpu().numpy()
 
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             lifted = upsample_alpha(transmission[t], frame, radius=config.lift_radius, eps=1e-3)
@@ -182,7 +181,8 @@ class DehazeTask:
             outputs={"frames": "rgb", "transmission": "gray", "preview": "rgb"},
             videos={"result.mp4": "frames", "preview.mp4": "preview"},
             full_resolution=full_resolution,
-            info={"airlight": [round(float(v), 4) for v in airlight], "airlight_source": self.airlight_source,
+            info={"airlight": [round(float(v), 4) for v in airlight], "airlight_source": problem.airlight_source,
                   "alpha_input": config.alpha_input,
                   "mean_transmission": round(float(transmission.mean()), 4)},
+            highlights=("airlight",),
         )

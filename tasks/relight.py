@@ -1,11 +1,11 @@
-"""Task `relight`: low-light enhancement with the paper's logarithmic formulation (METHOD.md §2).
+"""Task `relight`: low-light enhancement with the paper's logarithmic formulation (docs/method.md §2.3).
 
     log X_in = g * (log(1/A_t) + log X_out),   i.e.   X_in = (s_t * X_out) ** g,  s_t = 1/A_t
 
 `X_out` (the enhanced frame) comes from the RGB-net, `s_t = 1/A_t` in (0, 1] (the illumination)
 from the alpha-net, and `g = 1/gamma` in (0, 1) is one learnable scalar for the video.
 
-- The start matters (METHOD.md: g initialised at 0.9 converged, at 0.5 it did not). g starts at
+- The start matters (docs/method.md §2.3: a re-implementation converged from g = 0.9, not from 0.5). g starts at
   0.9 and the global illumination from the input's exposure statistics (its 99th luminance
   percentile maps to 0.95); `--gamma-init` overrides g.
 - The alpha-net predicts a smooth, zero-initialised correction of the log illumination; an exposure
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,22 +40,19 @@ from vdp.warp import backward_warp, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
 
-#: Starting g (METHOD.md: 0.9 converged on SDSD, 0.5 did not).
-DEFAULT_G = 0.9
 #: A well-exposed frame's 99th luminance percentile (near-white stays just below white).
 TARGET_HIGHLIGHT = 0.95
 HIGHLIGHT_PERCENTILE = 99.0
-G_RANGE = (0.3, 0.98)
 
 
 @dataclass(frozen=True)
 class RelightConfig:
     """Options of the `relight` task."""
 
-    gamma_init: float | None = None
-    """Initial g = 1/gamma in (0, 1); None starts at 0.9."""
-    learn_gamma: bool = True
-    """Optimise g (otherwise it stays at its initial value)."""
+    gamma_init: float = 0.9
+    """Initial g = 1/gamma in (0, 1) (a re-implementation of the paper converged from 0.9 and not from 0.5)."""
+    learn_gamma: bool = field(default=True, metadata={"flags": ("--learn-gamma/--fixed-gamma",)})
+    """Optimise g (--fixed-gamma keeps it at its initial value)."""
     alpha_widths: tuple[int, ...] = (8, 16, 32)
     """Channels per level of the illumination net."""
     rgb_widths: tuple[int, ...] = (16, 32, 64)
@@ -78,10 +75,10 @@ class RelightConfig:
     """Guided-filter regularisation: larger keeps more of the denoised output in flat regions."""
 
 
-def exposure_start(frames: np.ndarray, gamma_init: float | None) -> tuple[float, float, dict]:
+def exposure_start(frames: np.ndarray, gamma_init: float) -> tuple[float, float, dict]:
     """Initial g and global illumination s from the input's exposure statistics.
 
-    g starts at 0.9 (the start METHOD.md reports to converge; a frame stored gamma-encoded that
+    g starts at 0.9 (the start docs/method.md §2.3 reports to converge; a frame stored gamma-encoded that
     received less light is close to a pure gain, g near 1). s is then set so that, with
     X_out = X_in ** (1/g) / s, the video's 99th luminance percentile maps to 0.95: the usual
     auto-exposure rule. (A start that also fitted g to the input's contrast ratio was measured on
@@ -97,20 +94,20 @@ def exposure_start(frames: np.ndarray, gamma_init: float | None) -> tuple[float,
     luminance = sample @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     median = max(float(np.median(luminance)), 1.0 / 255)
     highlight = max(float(np.percentile(luminance, HIGHLIGHT_PERCENTILE)), median)
-    if gamma_init is None:
-        g = DEFAULT_G
-    else:
-        if not 0.0 < gamma_init < 1.0:
-            raise ConfigError(f"--gamma-init must be in (0, 1) (it is g = 1/gamma), got {gamma_init}")
-        g = float(gamma_init)
+    if not 0.0 < gamma_init < 1.0:
+        raise ConfigError(f"--gamma-init must be in (0, 1) (it is g = 1/gamma), got {gamma_init}")
+    g = float(gamma_init)
     s = float(np.clip(highlight ** (1.0 / g) / TARGET_HIGHLIGHT, 1e-4, 1.0))
     return g, s, {"input_median": round(median, 4), "input_p99": round(highlight, 4)}
 
 
 class RelightProblem(VideoProblem):
-    def __init__(self, context: Context, g: float, s: float, config: RelightConfig) -> None:
+    """The illumination and enhanced-frame nets, the learnable g and global illumination."""
+
+    def __init__(self, context: Context, g: float, s: float, statistics: dict, config: RelightConfig) -> None:
         super().__init__(context)
         self.config = config
+        self.statistics = statistics  # the input's exposure statistics (for metrics.json)
         # FlowRGB only, as in the paper: a net that also saw the frame could copy the frame's texture
         # into the illumination and leave X_out flat (measured: a saturated white output).
         self.alpha_net = UNet(in_channels=3, out_channels=1, widths=config.alpha_widths)
@@ -144,7 +141,7 @@ class RelightProblem(VideoProblem):
         enhanced = (brightened + self.rgb_net(brightened).float()).clamp(1e-4, 1.0)
         return {"frames": frames, "correction": correction, "log_s": log_s, "enhanced": enhanced}
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
         config = self.config
         starts, indices = self.pairs(frame_indices)
         out = self(indices)
@@ -169,10 +166,9 @@ class RelightTask:
     config_class = RelightConfig
 
     def build(self, context: Context, config: RelightConfig) -> RelightProblem:
-        g, s, self.statistics = exposure_start(context.frames, config.gamma_init)
-        logger.info("relight start: g %.3f (%s), illumination %.4f", g,
-                    "given" if config.gamma_init is not None else "default", s)
-        return RelightProblem(context, g, s, config)
+        g, s, statistics = exposure_start(context.frames, config.gamma_init)
+        logger.info("relight start: g %.3f, illumination %.4f", g, s)
+        return RelightProblem(context, g, s, statistics, config)
 
     @torch.no_grad()
     def read_out(self, problem: RelightProblem, context: Context, config: RelightConfig) -> TaskResult:
@@ -196,7 +192,8 @@ class RelightTask:
             if config.temporal_radius > 0:
                 neighbours = []
                 if t + 1 < problem.num_frames:  # frame t+1 seen from t: the forward flow t -> t+1
-                    neighbours.append((t + 1, problem.forward_flow[t : t + 1].cpu(), problem.flow_valid[t : t + 1].cpu()))
+                    neighbours.append((t + 1, problem.motion.forward_flow[t : t + 1].cpu(),
+                                       problem.motion.flow_valid[t : t + 1].cpu()))
                 if t > 0:  # frame t-1 seen from t: the backward flow t -> t-1
                     backward = torch.from_numpy(context.backward_flow[t - 1]).permute(2, 0, 1)[None].float()
                     forward = torch.from_numpy(context.forward_flow[t - 1]).permute(2, 0, 1)[None].float()
@@ -233,8 +230,8 @@ class RelightTask:
             videos={"result.mp4": "frames", "preview.mp4": "preview"},
             full_resolution=full_resolution,
             info={"gamma_g": round(g, 4), "gamma_g_start": round(problem.g_start, 4),
-                  "gamma_start_source": "given" if config.gamma_init is not None else "default 0.9",
                   "illumination_start": round(problem.s_start, 5),
                   "illumination_mean": round(float(illumination.mean()), 5),
-                  "illumination_display_scale": round(display_scale, 4), **self.statistics},
+                  "illumination_display_scale": round(display_scale, 4), **problem.statistics},
+            highlights=("gamma_g",),
         )

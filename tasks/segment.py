@@ -1,6 +1,6 @@
 """Task `segment`: unsupervised video object segmentation by a two-layer decomposition.
 
-Composition (METHOD.md §2): `X_t = M_t * L1_t + (1 - M_t) * L2_t`, with the mask `M` from the
+Composition (docs/method.md §2.1): `X_t = M_t * L1_t + (1 - M_t) * L2_t`, with the mask `M` from the
 alpha-net and the layers `L1` (foreground) and `L2` (background) from the RGB-net.
 
 Why the literal formulation fails, and what this file does instead:
@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from vdp import losses
+from vdp.errors import ConfigError
 from vdp.cues.motion import camera_motion_residual, motion_saliency
 from vdp.nets import UNet
 from vdp.problem import VideoProblem
@@ -46,7 +48,7 @@ OVERLAY_COLOUR = np.array([255, 40, 40], np.float32)
 class SegmentConfig:
     """Options of the `segment` task."""
 
-    objectness: str = "auto"
+    objectness: Literal["auto", "on", "off"] = "auto"
     """Salient-object cue: 'auto' (use it when its model is installed), 'on' (require it) or 'off'."""
     objectness_model: str | None = None
     """Path to a U2-Net-p .onnx file (default: the one in the `vdp[objectness]` extra)."""
@@ -82,9 +84,10 @@ class SegmentConfig:
 class SegmentProblem(VideoProblem):
     """The nets, the fixed per-video tensors and the loss of the segmentation decomposition."""
 
-    def __init__(self, context: Context, prior: np.ndarray, config: SegmentConfig) -> None:
+    def __init__(self, context: Context, prior: np.ndarray, config: SegmentConfig, cue_info: dict) -> None:
         super().__init__(context)
         self.config = config
+        self.cue_info = cue_info  # which cues made the prior, and its time (for metrics.json)
         self.alpha_net = UNet(in_channels=7, out_channels=1, widths=config.alpha_widths)
         if config.residual_on_prior:
             # Start exactly at the prior: the correction is zero until the losses ask for one.
@@ -111,7 +114,7 @@ class SegmentProblem(VideoProblem):
             "background": layers[:, 3:].float(),
         }
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
         config = self.config
         starts, indices = self.pairs(frame_indices)
         out = self(indices)
@@ -171,9 +174,9 @@ class SegmentTask:
 
     def build(self, context: Context, config: SegmentConfig) -> SegmentProblem:
         started = time.perf_counter()
-        prior, self.cue_info = self.prior(context, config)
-        self.cue_info["seconds_prior"] = round(time.perf_counter() - started, 3)
-        return SegmentProblem(context, prior, config)
+        prior, cue_info = self.prior(context, config)
+        cue_info["seconds_prior"] = round(time.perf_counter() - started, 3)
+        return SegmentProblem(context, prior, config, cue_info)
 
     def prior(self, context: Context, config: SegmentConfig) -> tuple[np.ndarray, dict]:
         """Per-pixel foreground probability (T, h, w) from motion and, if available, objectness."""
@@ -185,16 +188,10 @@ class SegmentTask:
         if config.objectness == "off":
             info["objectness"] = "off (--objectness off)"
             return motion, info
-        if config.objectness not in ("auto", "on"):
-            from vdp.errors import ConfigError
-
-            raise ConfigError(f"objectness must be 'auto', 'on' or 'off', got {config.objectness!r}")
         model = objectness.locate_model(config.objectness_model)
         info["objectness"] = model.reason
         if model.path is None:
             if config.objectness == "on":
-                from vdp.errors import ConfigError
-
                 raise ConfigError(f"--objectness on, but {model.reason}")
             logger.info("%s; segmenting with the motion cue only", model.reason)
             return motion, info
@@ -249,6 +246,7 @@ class SegmentTask:
             },
             videos={"preview.mp4": "overlay"},
             full_resolution=full_resolution,
-            info={**getattr(self, "cue_info", {}), "layers_swapped_by_border_rule": bool(swapped),
+            info={**problem.cue_info, "layers_swapped_by_border_rule": bool(swapped),
                   "foreground_area": float((alpha > config.threshold).mean())},
+            highlights=("objectness",),
         )

@@ -24,7 +24,7 @@ class FitTargets(nn.Module):
         self.register_buffer("targets", torch.rand(num_frames, size, generator=torch.Generator().manual_seed(0)))
         self.calls = 0
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
         self.calls += 1
         error = self.values[frame_indices] - self.targets[frame_indices]
         return {"fit": error.square().mean(), "small": 1e-3 * self.values[frame_indices].abs().mean()}
@@ -37,8 +37,8 @@ class NanAt(FitTargets):
         super().__init__()
         self.bad_calls, self.always = bad_calls or set(), always
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
-        terms = super().losses(frame_indices)
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
+        terms = super().losses(frame_indices, step=step, num_steps=num_steps)
         if self.always or self.calls in self.bad_calls:
             terms["fit"] = terms["fit"] * float("nan")
         return terms
@@ -53,7 +53,7 @@ class Linear(nn.Module):
         super().__init__()
         self.p = nn.Parameter(torch.zeros(()))
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
         return {"linear": self.p * 1.0}
 
 
@@ -132,8 +132,8 @@ class NanGradientAtTheEnd(FitTargets):
         super().__init__()
         self.last_call = last_call
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
-        terms = super().losses(frame_indices)
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
+        terms = super().losses(frame_indices, step=step, num_steps=num_steps)
         if self.calls == self.last_call:  # sqrt'(0) is infinite: value 0, gradient NaN
             terms["kink"] = torch.sqrt((self.values - self.values.detach()).abs().sum())
         return terms

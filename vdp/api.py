@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ import numpy as np
 from vdp.errors import ConfigError
 from vdp.optimize import OptimConfig, ProgressCallback
 from vdp.task import Context, TaskResult, load_task, make_config
-from vdp.video_io import Video, read_video
+from vdp.video import Video, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ class RunOptions:
 
     device: str = "auto"
     """'auto' (cuda > mps > cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
-    flow: str = "auto"
+    flow: Literal["auto", "raft", "dis", "farneback"] = "auto"
     """Optical flow: 'auto' (RAFT on a GPU when its weights load, DIS otherwise), 'raft', 'dis', 'farneback'."""
     raft_weights: str | None = None
     """Path to RAFT-large weights (default: torchvision's cache, downloaded when online)."""
-    perceptual: str = "auto"
+    perceptual: Literal["auto", "on", "off"] = "auto"
     """VGG16 perceptual term: 'auto' (when its weights are cached or given), 'on' or 'off'."""
     vgg_weights: str | None = None
     """Path to torchvision VGG16 weights (default: torchvision's cache; never downloaded by vdp)."""
@@ -55,7 +55,7 @@ class RunOptions:
 
 
 def load_video(path: str | Path, **kwargs: Any) -> Video:
-    """Read a video file or a folder of frames (see `vdp.video_io.read_video` for options)."""
+    """Read a video file or a folder of frames (see `vdp.video.read_video` for options)."""
     return read_video(Path(path), **kwargs)
 
 
@@ -85,12 +85,14 @@ def resolve_device(name: str):
 def check_options(options: RunOptions) -> None:
     """Refuse bad common settings at once, before a video is decoded (a typo should not cost a
     decode): the device must exist here, the flow method and perceptual mode must be known."""
+    from vdp.cli_options import check_choices
     from vdp.flow import check_method
     from vdp.perceptual import check_mode
 
     resolve_device(options.device)
     check_method(options.flow)
     check_mode(options.perceptual)
+    check_choices(options)
     working_size(16, 16, options.max_side)
     if options.optim.num_steps < 0:
         raise ConfigError(f"--steps must be 0 or more, got {options.optim.num_steps}")
@@ -192,7 +194,8 @@ def run(
     Args:
         task_name: a registered task (`vdp tasks` lists them).
         video: from `load_video`.
-        config: the task's config dataclass, or a dict of overrides of its defaults.
+        config: the task's config dataclass, or a dict of overrides of its defaults (its choices
+            are checked either way).
         options: common settings (device, flow, working resolution, optimisation).
         progress: called after each optimisation step with (step, num_steps, loss terms).
         flow_progress: called while flow is computed with (pairs done, pairs in all).
@@ -201,8 +204,7 @@ def run(
 
     options = options or RunOptions()
     task = load_task(task_name)
-    if config is None or isinstance(config, dict):
-        config = make_config(task, config)
+    config = make_config(task, config)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     device = resolve_device(options.device)
@@ -251,10 +253,12 @@ def _require_finite(result: TaskResult, task_name: str) -> None:
     """Refuse a result holding NaN or infinite values: nothing is written from it."""
     from vdp.optimize import DivergenceError
 
-    for name, alpha in result.alphas.items():  # layers are uint8: only these float maps can hold NaN
-        if not np.isfinite(alpha).all():
+    arrays = [("alpha", name, value) for name, value in result.alphas.items()]
+    arrays += [("layer", name, value) for name, value in result.layers.items()]
+    for what, name, value in arrays:
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():  # uint8 cannot be NaN
             raise DivergenceError(
-                f"the {task_name} result's alpha {name!r} holds NaN or infinite values, so nothing was "
+                f"the {task_name} result's {what} {name!r} holds NaN or infinite values, so nothing was "
                 f"written; try a smaller --learning-rate, another --seed, or --device cpu"
             )
 

@@ -1,41 +1,25 @@
-"""Command line: `vdp segment INPUT -o OUT`, `vdp tasks`, `vdp bench davis ROOT -o OUT`.
+"""Command line: `vdp TASK INPUT -o OUT` for every registered task, `vdp tasks`, `vdp bench ...`,
+`vdp synth ...`.
 
-Heavy modules (torch, OpenCV) are imported inside the commands, so `vdp --version` and `--help`
-answer at once.
+Task and bench options are generated from config dataclasses (`vdp.cli_options`); heavy modules
+(torch, OpenCV) are imported inside the commands, so `vdp --version` and `--help` answer at once.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
-import typer
+import click
 
 import vdp
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Split a video into layers by fitting small networks to it.")
-bench_app = typer.Typer(no_args_is_help=True, help="Run a task over a benchmark folder and score it.")
-app.add_typer(bench_app, name="bench")
-
 DEBUG = {"on": False}
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"vdp {vdp.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
-) -> None:
-    DEBUG["on"] = debug
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -78,7 +62,7 @@ class Progress:
             first_done, first_time = self.first
             eta = f"{(now - first_time) / (done - first_done) * (total - done):.0f}s" if done > first_done else "?"
             loss = f" loss {losses['total']:.4f}" if losses and "total" in losses else ""
-            typer.echo(f"{self.description}: {done}/{total}{loss} ({now - first_time:.0f}s, ETA {eta})", err=True)
+            click.echo(f"{self.description}: {done}/{total}{loss} ({now - first_time:.0f}s, ETA {eta})", err=True)
 
 
 def _run_guarded(function) -> None:
@@ -90,137 +74,160 @@ def _run_guarded(function) -> None:
     except VdpError as error:
         if DEBUG["on"]:
             raise
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2)
+        click.echo(f"error: {error}", err=True)
+        raise click.exceptions.Exit(2)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing was written as finished", err=True)
-        raise typer.Exit(130)
+        click.echo("interrupted: nothing was written as finished", err=True)
+        raise click.exceptions.Exit(130)
 
 
-def _common_options(device: str, flow: str, raft_weights: Optional[Path], max_side: int, steps: int,
-                    seed: int, learning_rate: float, time_budget: Optional[float], cache_dir: Optional[str],
-                    perceptual: str = "auto", vgg_weights: Optional[Path] = None):
-    from vdp.api import RunOptions
-    from vdp.optimize import OptimConfig
-
-    return RunOptions(
-        device=device, flow=flow, raft_weights=str(raft_weights) if raft_weights else None, max_side=max_side,
-        cache_dir=cache_dir, perceptual=perceptual, vgg_weights=str(vgg_weights) if vgg_weights else None,
-        optim=OptimConfig(num_steps=steps, seed=seed, learning_rate=learning_rate, time_budget=time_budget),
-    )
+# --- Commands made from config dataclasses ---------------------------------------------------------
+#
+# Every task registered in the `vdp.tasks` entry-point group is a command, `vdp TASK INPUT -o OUT`,
+# whose options come from two dataclasses: `vdp.api.RunOptions` (shared by every task and bench)
+# and the task's own config. The benches take the same options as the task they run. Commands are
+# listed without importing their task (its one-line summary is read from the plugin's source), and
+# their options are built the first time click asks for them, so `vdp --help` stays instant.
 
 
-DeviceOption = typer.Option("auto", "--device", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.")
-FlowOption = typer.Option("auto", "--flow", help="Optical flow: auto (RAFT on a GPU when its weights load, else DIS), raft, dis, farneback.")
-RaftOption = typer.Option(None, "--raft-weights", help="RAFT-large weights file (default: torchvision's cache; downloaded when online).")
-MaxSideOption = typer.Option(256, "--max-side", help="Working resolution: longer side, in pixels, the nets are fitted at.")
-StepsOption = typer.Option(200, "--steps", help="Optimisation steps.")
-SeedOption = typer.Option(0, "--seed", help="Random seed (nets and batch order).")
-LearningRateOption = typer.Option(2e-3, "--learning-rate", help="Peak Adam learning rate.")
-BudgetOption = typer.Option(None, "--time-budget", help="Stop optimising after this many seconds.")
-CacheOption = typer.Option(None, "--cache-dir", help="Flow cache folder (default ~/.cache/vdp; '' disables it).")
-QuietOption = typer.Option(False, "--quiet", "-q", help="Print only errors and the output folder.")
-PerceptualOption = typer.Option("auto", "--perceptual", help="VGG16 perceptual term: auto (when weights are cached), on, off.")
-VggOption = typer.Option(None, "--vgg-weights", help="torchvision VGG16 weights file for the perceptual term.")
-OverwriteOption = typer.Option(False, "--overwrite", help="Replace an existing result folder.")
+def _input_options() -> list[click.Parameter]:
+    """What to read and write around a task run: declared once, for every task command."""
+    return [
+        click.Argument(["input"], type=click.Path(path_type=Path)),
+        click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path("vdp-out"), show_default=True,
+                     help="Output folder; results go to OUTPUT/<video name>/."),
+        click.Option(["--max-frames"], type=int, default=None, help="Use at most this many frames."),
+        click.Option(["--start"], type=int, default=0, show_default=True, help="First frame to use."),
+        click.Option(["--stride"], type=int, default=1, show_default=True, help="Use every N-th frame."),
+        click.Option(["--no-video"], is_flag=True, default=False, help="Write PNG frames only, no mp4."),
+        _quiet_option(),
+        click.Option(["--overwrite"], is_flag=True, default=False, help="Replace an existing result folder."),
+    ]
 
 
-@app.command()
-def segment(
-    input: Path = typer.Argument(..., help="Video file (mp4, mov, avi, mkv, webm) or folder of jpg/png frames."),
-    output: Path = typer.Option(Path("vdp-out"), "--output", "-o", help="Output folder; results go to OUTPUT/<video name>/."),
-    objectness: str = typer.Option("auto", "--objectness", help="Salient-object cue: auto (when installed), on, off."),
-    objectness_model: Optional[Path] = typer.Option(None, "--objectness-model", help="U2-Net-p .onnx file for the objectness cue."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Alpha above which a pixel is in the binary mask."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use at most this many frames."),
-    start: int = typer.Option(0, "--start", help="First frame to use."),
-    stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
-    no_video: bool = typer.Option(False, "--no-video", help="Write PNG frames only, no preview mp4."),
-    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
-    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
-    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
-    quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
-) -> None:
-    """Unsupervised video object segmentation: soft alpha, DAVIS-style masks, RGBA layers, preview."""
-    task_config = {"objectness": objectness, "objectness_model": str(objectness_model) if objectness_model else None,
-                   "threshold": threshold}
-    _run_task("segment", input, output, task_config, max_frames=max_frames, start=start, stride=stride,
-              no_video=no_video, options=_common_options(device, flow, raft_weights, max_side, steps, seed,
-                                                         learning_rate, time_budget, cache_dir, perceptual, vgg_weights),
-              quiet=quiet, overwrite=overwrite)
+def _quiet_option() -> click.Option:
+    return click.Option(["--quiet", "-q"], is_flag=True, default=False, help="Print only errors and the output folder.")
 
 
-def _parse_airlight(text: Optional[str]):
-    from vdp.errors import ConfigError
+class _ConfiguredCommand(click.Command):
+    """A command whose options are generated from config dataclasses the first time they are needed.
 
-    if text is None:
-        return None
+    Args:
+        name: the command's name.
+        short_help: the one line shown in the parent's command list (known without imports).
+        fixed: builds the command's own parameters (arguments and options that are not config).
+        task_name: the task whose config (and `RunOptions`) adds options.
+        run: called with (task, run options, task config, the fixed parameters' values).
+    """
+
+    def __init__(self, name: str, *, short_help: str, fixed: Callable[[], list[click.Parameter]], task_name: str,
+                 run: Callable[..., None], help_text: str | None = None) -> None:
+        self._fixed, self._task_name, self._run, self._help_text = fixed, task_name, run, help_text
+        self._built: list[click.Parameter] | None = None
+        super().__init__(name, callback=self._invoke, short_help=short_help, no_args_is_help=True)
+
+    @property
+    def params(self) -> list[click.Parameter]:  # built on first use: it loads the task plugin
+        if self._built is None:
+            self._build()
+        return self._built
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:  # click's __init__ sets an empty list
+        pass
+
+    @property
+    def help(self) -> str | None:
+        if self._help_text is None:
+            self._build()
+        return self._help_text
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass
+
+    def _build(self) -> None:
+        from vdp.api import RunOptions
+        from vdp.cli_options import option_specs
+        from vdp.task import load_task
+
+        self.task = load_task(self._task_name)
+        self.run_specs = option_specs(RunOptions)
+        self.task_specs = option_specs(self.task.config_class)
+        fixed = self._fixed()
+        taken: dict[str, str] = {}
+        for owner, flags in [("vdp", p.opts + p.secondary_opts) for p in fixed if isinstance(p, click.Option)] + \
+                [("the run options", s.flags) for s in self.run_specs] + [(f"task {self.task.name!r}", s.flags) for s in self.task_specs]:
+            for flag in (part for entry in flags for part in entry.split("/")):
+                if flag in taken:
+                    raise TypeError(f"{owner} declares {flag}, which {taken[flag]} already uses; "
+                                    "rename the config field or give it other flags")
+                taken[flag] = owner
+        self._built = fixed + [spec.click_option() for spec in self.run_specs + self.task_specs]
+        if self._help_text is None:
+            self._help_text = inspect.getdoc(type(self.task)) or self.task.summary
+
+    def _invoke(self, **values: Any) -> None:
+        _setup_logging(values.get("quiet", False))
+
+        def configs() -> tuple[Any, Any]:
+            from vdp.api import RunOptions
+            from vdp.cli_options import build_config
+            from vdp.task import make_config
+
+            options = build_config(RunOptions, self.run_specs, values)
+            config = make_config(self.task, build_config(self.task.config_class, self.task_specs, values))
+            return options, config
+
+        self._run(configs, values)
+
+
+def _task_summary(entry_point) -> str:
+    """A task's `summary`, read from its plugin's source without importing it (imports are slow)."""
+    import ast
+    import importlib.util
+
     try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3:
-        raise ConfigError(f"--airlight expects three numbers r,g,b in (0, 1], e.g. 0.85,0.87,0.9; got {text!r}")
-    return values
+        spec = importlib.util.find_spec(entry_point.module)
+        tree = ast.parse(Path(spec.origin).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == entry_point.attr:
+                for statement in node.body:
+                    if (isinstance(statement, ast.Assign) and any(getattr(t, "id", None) == "summary" for t in statement.targets)
+                            and isinstance(statement.value, ast.Constant)):
+                        return str(statement.value.value)
+    except (ImportError, OSError, SyntaxError, AttributeError, ValueError):
+        pass
+    return f"task {entry_point.value}"
 
 
-@app.command()
-def dehaze(
-    input: Path = typer.Argument(..., help="Video file or folder of frames."),
-    output: Path = typer.Option(Path("vdp-out"), "--output", "-o", help="Output folder; results go to OUTPUT/<video name>/."),
-    airlight: Optional[str] = typer.Option(None, "--airlight", help="Airlight r,g,b in (0, 1] (default: estimated once per video)."),
-    alpha_input: str = typer.Option("both", "--alpha-input", help="What the transmission net sees: frame, flow or both."),
-    transmission_floor: float = typer.Option(0.1, "--transmission-floor", help="Lower bound on t when inverting the haze model."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use at most this many frames."),
-    start: int = typer.Option(0, "--start", help="First frame to use."),
-    stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
-    no_video: bool = typer.Option(False, "--no-video", help="Write PNG frames only, no mp4."),
-    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
-    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
-    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
-    quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
-) -> None:
-    """Haze removal (I = t*J + (1-t)*A): clear video and frames, transmission maps, airlight in metrics.json."""
-    def config() -> dict:
-        return {"airlight": _parse_airlight(airlight), "alpha_input": alpha_input, "transmission_floor": transmission_floor}
+def _task_command(name: str, entry_point) -> click.Command:
+    def run(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+        _run_task(name, configs, values)
 
-    _run_task("dehaze", input, output, config, max_frames=max_frames, start=start, stride=stride, no_video=no_video,
-              options=_common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
-                                      cache_dir, perceptual, vgg_weights),
-              quiet=quiet, overwrite=overwrite)
+    return _ConfiguredCommand(name, short_help=_task_summary(entry_point), fixed=_input_options, task_name=name, run=run)
 
 
-@app.command()
-def relight(
-    input: Path = typer.Argument(..., help="Video file or folder of frames."),
-    output: Path = typer.Option(Path("vdp-out"), "--output", "-o", help="Output folder; results go to OUTPUT/<video name>/."),
-    gamma_init: Optional[float] = typer.Option(None, "--gamma-init", help="Initial g = 1/gamma in (0, 1) (default: from exposure statistics)."),
-    fixed_gamma: bool = typer.Option(False, "--fixed-gamma", help="Keep g at its initial value."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Use at most this many frames."),
-    start: int = typer.Option(0, "--start", help="First frame to use."),
-    stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
-    no_video: bool = typer.Option(False, "--no-video", help="Write PNG frames only, no mp4."),
-    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
-    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
-    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
-    quiet: bool = QuietOption, overwrite: bool = OverwriteOption,
-) -> None:
-    """Low-light enhancement (logarithmic formulation, learned gamma): enhanced video, illumination maps."""
-    def config() -> dict:
-        return {"gamma_init": gamma_init, "learn_gamma": not fixed_gamma}
+class _Group(click.Group):
+    """Commands listed in the order they were added (click suggests a name when one is mistyped)."""
 
-    _run_task("relight", input, output, config, max_frames=max_frames, start=start, stride=stride, no_video=no_video,
-              options=_common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
-                                      cache_dir, perceptual, vgg_weights),
-              quiet=quiet, overwrite=overwrite)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
 
-def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_frames, start, stride, no_video,
-              options, quiet: bool, overwrite: bool) -> None:
-    _setup_logging(quiet)
+class _CommandsWithTasks(_Group):
+    """The top-level group: one command per registered task, then the commands written here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from vdp.task import available_tasks
+
+        for name, entry_point in sorted(available_tasks().items()):
+            self.add_command(_task_command(name, entry_point), name)
+
+
+def _run_task(task_name: str, configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+    input, output, quiet, overwrite = values["input"], values["output"], values["quiet"], values["overwrite"]
 
     def work() -> None:
         from vdp.errors import VdpError
@@ -231,21 +238,21 @@ def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_fra
             raise VdpError(f"{destination} already exists; pass --overwrite to replace it, or choose another -o folder")
         from vdp import api
         from vdp.outputs import check_writable
-        from vdp.video_io import check_input
+        from vdp.video import check_input
 
         check_input(input)
+        options, config = configs()
         api.check_options(options)
         created = not output.exists()
         check_writable(output)
         try:
-            video = api.load_video(input, start=start, max_frames=max_frames, stride=stride)
+            video = api.load_video(input, start=values["start"], max_frames=values["max_frames"], stride=values["stride"])
             logging.getLogger("vdp").info("%s: %d frames, %dx%d, %s fps%s", video.name, video.num_frames, video.width,
                                           video.height, video.fps, ", with audio" if video.has_audio else "")
-            config = task_config() if callable(task_config) else task_config
             result = api.run(task_name, video, config=config, options=options,
                              progress=Progress(quiet=quiet, description=task_name),
                              flow_progress=Progress(quiet=quiet, description="flow"))
-            folder = api.save(result, video, output, overwrite=overwrite, write_videos=not no_video,
+            folder = api.save(result, video, output, overwrite=overwrite, write_videos=not values["no_video"],
                               frame_progress=Progress(quiet=quiet, description="writing"))
         except BaseException:
             if created and output.is_dir() and not any(output.iterdir()):
@@ -253,15 +260,30 @@ def _run_task(task_name: str, input: Path, output: Path, task_config, *, max_fra
             raise
         if not quiet:
             timings = ", ".join(f"{key} {value:.1f}s" for key, value in result.timings.items())
-            typer.echo(f"device {result.info['device']}, flow {result.info['flow_reason']}", err=True)
-            for key in ("objectness", "perceptual", "airlight", "gamma_g"):
+            click.echo(f"device {result.info['device']}, flow {result.info['flow_reason']}", err=True)
+            for key in ("perceptual", *result.highlights):
                 if key in result.info:
                     value = str(result.info[key])
-                    typer.echo(value if value.startswith(f"{key}:") else f"{key}: {value}", err=True)
-            typer.echo(f"timings: {timings}", err=True)
-        typer.echo(str(folder))
+                    click.echo(value if value.startswith(f"{key}:") else f"{key}: {value}", err=True)
+            click.echo(f"timings: {timings}", err=True)
+        click.echo(str(folder))
 
     _run_guarded(work)
+
+
+def _show_version(ctx: click.Context, parameter: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"vdp {vdp.__version__}")
+        ctx.exit()
+
+
+@click.group(cls=_CommandsWithTasks, no_args_is_help=True)
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version and exit.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logs.")
+def app(debug: bool) -> None:
+    """Split a video into layers by fitting small networks to it."""
+    DEBUG["on"] = debug
 
 
 @app.command("tasks")
@@ -274,118 +296,137 @@ def list_tasks() -> None:
             summary = entry.load().summary
         except Exception as error:  # a broken third-party plugin must not hide the others
             summary = f"(cannot load: {error})"
-        typer.echo(f"{name:10s} {summary}")
+        click.echo(f"{name:10s} {summary}")
 
 
-@bench_app.command("davis")
-def bench_davis(
-    root: Path = typer.Argument(..., help="DAVIS root with JPEGImages/480p and Annotations/480p."),
-    output: Path = typer.Option(Path("bench-out/davis"), "--output", "-o", help="Report folder."),
-    sequences: Optional[str] = typer.Option(None, "--sequences", help="Comma-separated subset (default: all)."),
-    objectness: str = typer.Option("auto", "--objectness", help="Salient-object cue: auto, on, off."),
-    save_masks: bool = typer.Option(False, "--save-masks", help="Also keep each sequence's full outputs."),
-    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
-    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
-    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, quiet: bool = QuietOption,
-) -> None:
-    """Segment every sequence of a DAVIS folder and score J and F (resumable; failures recorded)."""
-    _setup_logging(quiet)
+# --- Benchmarks: a task over a benchmark folder, with the task's own options ------------------------
+
+def _bench_davis_options() -> list[click.Parameter]:
+    return [
+        click.Argument(["root"], type=click.Path(path_type=Path)),
+        click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path("bench-out/davis"),
+                     show_default=True, help="Report folder."),
+        click.Option(["--sequences"], default=None, help="Comma-separated subset (default: all)."),
+        click.Option(["--save-masks"], is_flag=True, default=False, help="Also keep each sequence's full outputs."),
+        _quiet_option(),
+    ]
+
+
+def _bench_restoration_options(default_output: str) -> Callable[[], list[click.Parameter]]:
+    def options() -> list[click.Parameter]:
+        return [
+            click.Argument(["root"], type=click.Path(path_type=Path)),
+            click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path(default_output),
+                         show_default=True, help="Report folder."),
+            click.Option(["--limit-frames"], type=int, default=None,
+                         help="Use the first N frames of each video (SDSD protocol: 30)."),
+            click.Option(["--pairs"], default=None, help="Comma-separated subset of videos (default: all)."),
+            click.Option(["--save-frames"], is_flag=True, default=False, help="Keep the restored frames as PNG."),
+            _quiet_option(),
+        ]
+
+    return options
+
+
+def _bench_davis(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+    quiet = values["quiet"]
 
     def work() -> None:
         from vdp.bench.davis import run_davis_benchmark
 
-        options = _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget, cache_dir)
+        options, config = configs()
         summary = run_davis_benchmark(
-            root, output, options=options, task_config={"objectness": objectness},
-            sequences=sequences.split(",") if sequences else None, save_outputs=save_masks,
-            log=None if quiet else (lambda line: typer.echo(line, err=True)),
+            values["root"], values["output"], options=options, task_config=config,
+            sequences=values["sequences"].split(",") if values["sequences"] else None,
+            save_outputs=values["save_masks"], log=None if quiet else (lambda line: click.echo(line, err=True)),
         )
-        typer.echo(json.dumps(summary["overall"], indent=2))
-        if summary["failed"]:
-            typer.echo(f"{len(summary['failed'])} sequence(s) failed: {', '.join(summary['failed'])}", err=True)
-            raise typer.Exit(1)
+        _report_bench(summary, "sequence(s)")
 
     _run_guarded(work)
 
 
-def _bench_restoration(layout: str, task_name: str, root: Path, output: Path, limit_frames, pairs, save_frames,
-                       task_config: dict, options, quiet: bool) -> None:
-    _setup_logging(quiet)
+def _bench_restoration(layout: str, task_name: str) -> Callable[..., None]:
+    def run(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+        quiet, pairs = values["quiet"], values["pairs"]
 
-    def work() -> None:
-        from vdp.bench.restoration import run_restoration_benchmark, vdp_restorer
+        def work() -> None:
+            from vdp.bench.restoration import run_restoration_benchmark, vdp_restorer
 
-        summary = run_restoration_benchmark(
-            root, output, layout=layout, restorer=vdp_restorer(task_name, options=options, task_config=task_config),
-            method_name=f"vdp {task_name}", limit_frames=limit_frames,
-            pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None, save_frames=save_frames,
-            log=None if quiet else (lambda line: typer.echo(line, err=True)),
-        )
-        typer.echo(json.dumps(summary["overall"], indent=2))
-        if summary["failed"]:
-            typer.echo(f"{len(summary['failed'])} item(s) failed: {', '.join(summary['failed'])}", err=True)
-            raise typer.Exit(1)
+            options, config = configs()
+            summary = run_restoration_benchmark(
+                values["root"], values["output"], layout=layout,
+                restorer=vdp_restorer(task_name, options=options, task_config=config),
+                method_name=f"vdp {task_name}", limit_frames=values["limit_frames"],
+                pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
+                save_frames=values["save_frames"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+            )
+            _report_bench(summary, "item(s)")
 
-    _run_guarded(work)
+        _run_guarded(work)
 
-
-LimitFramesOption = typer.Option(None, "--limit-frames", help="Use the first N frames of each video (SDSD protocol: 30).")
-PairsOption = typer.Option(None, "--pairs", help="Comma-separated subset of videos (default: all).")
-SaveFramesOption = typer.Option(False, "--save-frames", help="Keep the restored frames as PNG.")
+    return run
 
 
-@bench_app.command("revide")
-def bench_revide(
-    root: Path = typer.Argument(..., help="REVIDE-layout folder: hazy/<video>/ and gt/<video>/."),
-    output: Path = typer.Option(Path("bench-out/revide"), "--output", "-o", help="Report folder."),
-    alpha_input: str = typer.Option("both", "--alpha-input", help="What the transmission net sees: frame, flow or both."),
-    limit_frames: Optional[int] = LimitFramesOption, pairs: Optional[str] = PairsOption,
-    save_frames: bool = SaveFramesOption,
-    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
-    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
-    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
-    quiet: bool = QuietOption,
-) -> None:
-    """Dehaze every video of a REVIDE-layout folder; PSNR, SSIM, temporal consistency (resumable)."""
-    _bench_restoration("revide", "dehaze", root, output, limit_frames, pairs, save_frames, {"alpha_input": alpha_input},
-                       _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
-                                       cache_dir, perceptual, vgg_weights), quiet)
+def _report_bench(summary: dict[str, Any], what: str) -> None:
+    click.echo(json.dumps(summary["overall"], indent=2))
+    if summary["failed"]:
+        click.echo(f"{len(summary['failed'])} {what} failed: {', '.join(summary['failed'])}", err=True)
+        raise click.exceptions.Exit(1)
 
 
-@bench_app.command("sdsd")
-def bench_sdsd(
-    root: Path = typer.Argument(..., help="SDSD-layout folder: input/<pair>/ and GT/<pair>/ (.npy or .png), or indoor_np/outdoor_np."),
-    output: Path = typer.Option(Path("bench-out/sdsd"), "--output", "-o", help="Report folder."),
-    limit_frames: Optional[int] = LimitFramesOption, pairs: Optional[str] = PairsOption,
-    save_frames: bool = SaveFramesOption,
-    device: str = DeviceOption, flow: str = FlowOption, raft_weights: Optional[Path] = RaftOption,
-    max_side: int = MaxSideOption, steps: int = StepsOption, seed: int = SeedOption,
-    learning_rate: float = LearningRateOption, time_budget: Optional[float] = BudgetOption,
-    cache_dir: Optional[str] = CacheOption, perceptual: str = PerceptualOption, vgg_weights: Optional[Path] = VggOption,
-    quiet: bool = QuietOption,
-) -> None:
-    """Relight every pair of an SDSD-layout folder; PSNR, SSIM, temporal consistency (resumable)."""
-    _bench_restoration("sdsd", "relight", root, output, limit_frames, pairs, save_frames, {},
-                       _common_options(device, flow, raft_weights, max_side, steps, seed, learning_rate, time_budget,
-                                       cache_dir, perceptual, vgg_weights), quiet)
+class _BenchCommands(_Group):
+    """`vdp bench davis|revide|sdsd`: each runs one task, with that task's options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        benches = {
+            "davis": ("segment", _bench_davis_options, _bench_davis,
+                      "Segment every sequence of a DAVIS folder and score J and F (resumable; failures recorded)."),
+            "revide": ("dehaze", _bench_restoration_options("bench-out/revide"), _bench_restoration("revide", "dehaze"),
+                       "Dehaze every video of a REVIDE-layout folder (hazy/<video>/ and gt/<video>/); PSNR, SSIM, "
+                       "temporal consistency (resumable)."),
+            "sdsd": ("relight", _bench_restoration_options("bench-out/sdsd"), _bench_restoration("sdsd", "relight"),
+                     "Relight every pair of an SDSD-layout folder (input/<pair>/ and GT/<pair>/, .npy or .png, or "
+                     "indoor_np/outdoor_np); PSNR, SSIM, temporal consistency (resumable)."),
+        }
+        for name, (task_name, fixed, run, help_text) in benches.items():
+            self.add_command(_ConfiguredCommand(name, short_help=help_text.split(";")[0].split(" (")[0] + ".",
+                                                fixed=fixed, task_name=task_name, run=run, help_text=help_text), name)
 
 
-synth_app = typer.Typer(no_args_is_help=True, help="Make benchmark folders with ground truth from clean videos.")
-app.add_typer(synth_app, name="synth")
+@app.group("bench", cls=_BenchCommands, no_args_is_help=True)
+def bench_app() -> None:
+    """Run a task over a benchmark folder and score it."""
+
+
+@app.group("synth", cls=_Group, no_args_is_help=True)
+def synth_app() -> None:
+    """Make benchmark folders with ground truth from clean videos."""
+
+
+def _synth_options(function: Callable) -> Callable:
+    """The options every `vdp synth` command takes (applied in reverse, so --help lists them in order)."""
+    for option in reversed([
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed for the per-video parameters."),
+        click.option("--limit-frames", type=int, default=None, help="Keep the first N frames of each video."),
+        click.option("--max-side", type=int, default=None, help="Shrink frames so the longer side is at most this."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing output folder."),
+    ]):
+        function = option(function)
+    return function
 
 
 @synth_app.command("haze")
-def synth_haze(
-    source: Path = typer.Argument(..., help="Clean video file, frame folder, or DAVIS root."),
-    output: Path = typer.Argument(..., help="Output folder (REVIDE layout: hazy/<video>/, gt/<video>/, recipe.json)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the per-video haze parameters."),
-    limit_frames: Optional[int] = typer.Option(None, "--limit-frames", help="Keep the first N frames of each video."),
-    max_side: Optional[int] = typer.Option(None, "--max-side", help="Shrink frames so the longer side is at most this."),
-    overwrite: bool = OverwriteOption,
-) -> None:
-    """Hazy videos from the scattering model (smooth, temporally coherent pseudo-depth, per-video airlight)."""
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@_synth_options
+def synth_haze(source: Path, output: Path, seed: int, limit_frames: Optional[int], max_side: Optional[int],
+               overwrite: bool) -> None:
+    """Hazy videos from the scattering model (smooth, temporally coherent pseudo-depth, per-video airlight).
+
+    SOURCE: clean video file, frame folder, or DAVIS root. OUTPUT: output folder (REVIDE layout:
+    hazy/<video>/, gt/<video>/, recipe.json).
+    """
     _setup_logging(False)
 
     def work() -> None:
@@ -393,22 +434,24 @@ def synth_haze(
 
         recipe = synthesize_haze(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
                                  overwrite=overwrite)
-        typer.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
+        click.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
 
     _run_guarded(work)
 
 
 @synth_app.command("lowlight")
-def synth_lowlight(
-    source: Path = typer.Argument(..., help="Clean video file, frame folder, or DAVIS root."),
-    output: Path = typer.Argument(..., help="Output folder (SDSD layout: input/<pair>/, GT/<pair>/, recipe.json)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the per-video exposure and noise."),
-    limit_frames: Optional[int] = typer.Option(None, "--limit-frames", help="Keep the first N frames of each video."),
-    max_side: Optional[int] = typer.Option(None, "--max-side", help="Shrink frames so the longer side is at most this."),
-    frame_format: str = typer.Option("png", "--format", help="png or npy (SDSD *_np style, BGR order)."),
-    overwrite: bool = OverwriteOption,
-) -> None:
-    """Low-light videos: gain, gamma and signal-dependent (Poisson-Gaussian) noise."""
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@_synth_options
+@click.option("--format", "frame_format", default="png", show_default=True,
+              help="png or npy (SDSD *_np style, BGR order).")
+def synth_lowlight(source: Path, output: Path, seed: int, limit_frames: Optional[int], max_side: Optional[int],
+                   overwrite: bool, frame_format: str) -> None:
+    """Low-light videos: gain, gamma and signal-dependent (Poisson-Gaussian) noise.
+
+    SOURCE: clean video file, frame folder, or DAVIS root. OUTPUT: output folder (SDSD layout:
+    input/<pair>/, GT/<pair>/, recipe.json).
+    """
     _setup_logging(False)
 
     def work() -> None:
@@ -416,7 +459,7 @@ def synth_lowlight(
 
         recipe = synthesize_lowlight(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
                                      format=frame_format, overwrite=overwrite)
-        typer.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
+        click.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
 
     _run_guarded(work)
 
@@ -430,7 +473,7 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    app(prog_name="vdp")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Small convolutional U-Nets: the RGB-net and the alpha-net of the decomposition prior.
 
-Shallow on purpose (METHOD.md §1): a net shared across all frames of one video can reproduce what is
+Shallow on purpose (docs/method.md §1): a net shared across all frames of one video can reproduce what is
 coherent over the video and not much more, which is the prior.
 """
 

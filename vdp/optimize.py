@@ -1,7 +1,8 @@
 """The one optimisation loop every task runs.
 
 A task hands over a `Problem`: an `nn.Module` whose parameters are optimised and whose
-`losses(frame_indices)` returns named, already weighted loss terms for a batch of frames. The
+`losses(frame_indices, step=, num_steps=)` returns named, already weighted loss terms for a batch
+of frames (the step lets a task stage its fit, e.g. layers first, then masks). The
 loop owns everything else (device placement, mixed precision, Adam and its schedule, batching,
 the divergence guard, the time budget, progress), and never asks which task it runs.
 """
@@ -29,8 +30,9 @@ class Problem(Protocol):
 
     def parameters(self): ...  # noqa: D102 - nn.Module's
 
-    def losses(self, frame_indices: Tensor) -> dict[str, Tensor]:
-        """Named, weighted scalar loss terms for the frames `frame_indices` ((B,) int64)."""
+    def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
+        """Named, weighted scalar loss terms for the frames `frame_indices` ((B,) int64) at
+        optimisation step `step` (0-based) of `num_steps`. A term may appear at some steps only."""
         ...
 
 
@@ -38,8 +40,8 @@ class Problem(Protocol):
 class OptimConfig:
     """Settings of the shared optimisation loop."""
 
-    num_steps: int = 200
-    """Optimisation steps (each on one random batch of frames)."""
+    num_steps: int = field(default=200, metadata={"flags": ("--steps",)})
+    """Optimisation steps, each on one random batch of frames (0: the prior alone, no fit)."""
     learning_rate: float = 2e-3
     """Peak Adam learning rate; a short warm-up then cosine decay to 5% of it."""
     batch_size: int = 2
@@ -107,6 +109,7 @@ def optimise(
     good_state = _snapshot(parameters)
     lr_scale = 1.0
     recent: list[float] = []
+    just_restored = False
     start = time.perf_counter()
 
     step = 0
@@ -115,10 +118,18 @@ def optimise(
             group["lr"] = learning_rate_at(step, config) * lr_scale
         frame_indices = torch.randperm(num_frames, generator=generator)[:batch_size]
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_autocast):
-            terms = problem.losses(frame_indices)
+            terms = problem.losses(frame_indices, step=step, num_steps=config.num_steps)
         total = sum(value.float() for value in terms.values())
         value = float(total.detach())
-        diverged = not math.isfinite(value) or (len(recent) >= 20 and value > 10.0 * max(sorted(recent)[len(recent) // 2], 1e-6))
+        spike = len(recent) >= 20 and value > 10.0 * max(sorted(recent)[len(recent) // 2], 1e-6)
+        if spike and just_restored and math.isfinite(value):
+            # The last good weights give this loss too: the objective changed (a task staging its
+            # fit), the weights did not diverge. Take back the halving and measure spikes from here.
+            report.recoveries -= 1
+            lr_scale *= 2.0
+            recent, spike = [], False
+            logger.info("loss rose at step %d (%r) with the last good weights: a new stage, not a divergence", step, value)
+        diverged = not math.isfinite(value) or spike
         if diverged:
             report.recoveries += 1
             if report.recoveries > config.max_recoveries:
@@ -130,7 +141,9 @@ def optimise(
             _restore(parameters, good_state)
             optimiser = torch.optim.Adam(parameters, lr=config.learning_rate * lr_scale)
             logger.warning("loss diverged at step %d (%r): undone, learning rate halved", step, value)
+            just_restored = True
             continue
+        just_restored = False
         optimiser.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 10.0)

@@ -1,6 +1,6 @@
 """Optional VGG16 perceptual term (features up to relu3_3), used only when its weights are at hand.
 
-The paper's reconstruction loss adds L1 on VGG features to L1 on pixels (METHOD.md §1). ImageNet
+The paper's reconstruction loss adds L1 on VGG features to L1 on pixels (docs/method.md §1). ImageNet
 VGG16 weights come from the internet on first use, so vdp never needs them: with `perceptual='auto'`
 it uses them when they are already in torchvision's cache (or given with `--vgg-weights PATH`) and
 says so; otherwise the term is off and the reason is logged. It never downloads by itself.

@@ -72,30 +72,41 @@ class TaskResult:
     task: str
     layers: dict[str, np.ndarray]
     """Named RGB(A) layers at the working resolution, (T, h, w, 3|4) uint8."""
-    alphas: dict[str, np.ndarray]
-    """Named opacity / transmission maps at the working resolution, (T, h, w) float32 in [0, 1]."""
     outputs: dict[str, str]
     """Per-frame outputs `full_resolution` returns: name -> kind (one of OUTPUT_KINDS)."""
     videos: dict[str, str]
     """Videos to encode: file name (e.g. 'preview.mp4') -> name of an 'rgb' output."""
     full_resolution: Callable[[int, np.ndarray], dict[str, np.ndarray]]
     """(t, full-resolution uint8 frame (H, W, 3)) -> {output name: array} for that frame."""
+    alphas: dict[str, np.ndarray] = field(default_factory=dict)
+    """Named float maps at the working resolution, (T, h, w) float32 (opacity, transmission,
+    illumination, ...); empty for a task whose result has none (e.g. additive layers)."""
     info: dict[str, Any] = field(default_factory=dict)
     """Task-specific facts for metrics.json (e.g. which layer is the foreground)."""
+    highlights: tuple[str, ...] = ()
+    """Keys of `info` the command line shows the user after a run (e.g. the estimated airlight)."""
     losses: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(Protocol):
-    """The fixed surface of a task plugin."""
+    """The fixed surface of a task plugin.
+
+    A task is stateless: everything one run needs (its priors, estimates such as the airlight,
+    facts for metrics.json) lives on the problem `build` returns, so one task object can serve
+    several videos and `read_out` depends only on its arguments.
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     config_class: ClassVar[type]
+    """A frozen dataclass with a default and a docstring per field: the task's options, on the
+    command line too (`vdp.cli_options`)."""
 
     def build(self, context: Context, config: Any) -> Any:
-        """Return the problem (an `nn.Module` with `num_frames` and `losses(frame_indices)`)."""
+        """Return the problem: a `vdp.problem.VideoProblem` (an `nn.Module` with `num_frames` and
+        `losses(frame_indices, *, step, num_steps)`, see `vdp.optimize.Problem`)."""
         ...
 
     def read_out(self, problem: Any, context: Context, config: Any) -> TaskResult:
@@ -118,13 +129,21 @@ def load_task(name: str) -> Task:
     return task_class()
 
 
-def make_config(task: Task, overrides: dict[str, Any] | None = None) -> Any:
-    """Build a task's config dataclass from its defaults and `overrides` (unknown keys are errors)."""
-    overrides = dict(overrides or {})
-    known = {f.name for f in dataclasses.fields(task.config_class)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ConfigError(
-            f"task {task.name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(sorted(known))}"
-        )
-    return task.config_class(**overrides)
+def make_config(task: Task, overrides: Any = None) -> Any:
+    """A task's config: its dataclass from defaults and a dict of `overrides` (unknown keys are
+    errors), or an instance given as is; either way its choices (`Literal` fields) are checked."""
+    from vdp.cli_options import check_choices
+
+    if isinstance(overrides, task.config_class):
+        config = overrides
+    else:
+        overrides = dict(overrides or {})
+        known = {f.name for f in dataclasses.fields(task.config_class)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"task {task.name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(sorted(known))}"
+            )
+        config = task.config_class(**overrides)
+    check_choices(config)
+    return config

