@@ -1,6 +1,6 @@
 """A simple classical motion-segmentation baseline, scored on DAVIS like `vdp bench davis`.
 
-Not part of the CLI: a reference point for the tool's own `segment` task (METHOD.md section 6).
+Not part of the CLI: a reference point for the tool's own `segment` task (docs/method.md §6).
 
 Per video:
   1. frames resized to a working resolution (longer side `--max-side`, 256 by default);
@@ -36,7 +36,7 @@ from vdp.api import resize_frames, working_size
 from vdp.bench.davis import run_davis_benchmark
 from vdp.flow import compute_flow
 from vdp.cues.motion import camera_motion_residual
-from vdp.video_io import read_video
+from vdp.video import read_video
 
 METHOD_NAME = "motion baseline (DIS + homography residual + Otsu)"
 
