@@ -34,11 +34,6 @@ def result_dir(out_dir: Path, video: Video) -> Path:
     return out_dir / video.name
 
 
-def is_complete(folder: Path) -> bool:
-    """A result folder is complete when its metrics.json exists (written last, inside the temp folder)."""
-    return (folder / "metrics.json").is_file()
-
-
 def check_writable(out_dir: Path) -> None:
     """Make sure results can be written under `out_dir` (created if missing) before any work."""
     if out_dir.exists() and not out_dir.is_dir():
