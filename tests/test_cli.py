@@ -159,3 +159,12 @@ def test_bad_airlight_is_a_one_line_error(tmp_path: Path) -> None:
     completed = vdp_cli("dehaze", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"), "--airlight", "0.8,0.9")
     assert completed.returncode == 2
     assert "--airlight" in completed.stderr and "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("bench, task_option", [("davis", "--objectness"), ("revide", "--airlight"),
+                                                ("sdsd", "--gamma-init")])
+def test_benches_take_the_run_options_and_their_task_options(bench: str, task_option: str) -> None:
+    completed = vdp_cli("bench", bench, "--help")
+    assert completed.returncode == 0, completed.stderr
+    for option in ("--perceptual", "--steps", "--device", "--max-side", task_option):
+        assert option in completed.stdout, option
