@@ -69,6 +69,7 @@ def test_scores_records_failures_and_resumes(davis_root: Path, tmp_path: Path) -
     assert "segmenter exploded on beta-seq" in (out / "beta-seq" / "error.txt").read_text()
     assert summary["overall"]["sequences"] == 1 and summary["overall"]["failed"] == 1
     assert summary["overall"]["J_mean"] == pytest.approx(1.0)
+    assert summary["overall"]["J_mean_davis2016"] == pytest.approx(1.0)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert (out / "sequences.csv").is_file()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "no partial folder is left behind"

@@ -215,6 +215,9 @@ def test_score_sequence_averages_all_frames() -> None:
     assert scores["f_per_frame"] == [boundary_f(pred, gt) for pred in preds]
     assert scores["f_mean"] == pytest.approx(np.mean(scores["f_per_frame"]))
     assert scores["jf_mean"] == pytest.approx((scores["j_mean"] + scores["f_mean"]) / 2)
+    # The DAVIS-2016 toolkits' protocol leaves out the first and the last frame: only frame 1 counts.
+    assert scores["j_mean_davis2016"] == pytest.approx(1 / 3)
+    assert scores["f_mean_davis2016"] == scores["f_per_frame"][1]
 
     both_empty = score_sequence([empty], [empty])
     assert both_empty["j_mean"] == 1.0 and both_empty["f_mean"] == 1.0

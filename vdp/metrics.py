@@ -268,9 +268,11 @@ def score_sequence(
 ) -> dict:
     """Score a predicted mask sequence against its annotations with J and F.
 
-    Every annotated frame is scored and averaged (what `vdp bench davis` reports). The official
-    DAVIS-2016 toolkits leave out the first and the last frame of each sequence; the per-frame J
-    and F are the same, the means differ slightly (about 0.0015 J, docs/method.md §7).
+    Two protocols average the same per-frame values over different frames: every annotated frame
+    (``j_mean``, ``f_mean``; the davis2017-evaluation "unsupervised" convention), and the official
+    DAVIS-2016 toolkits' protocol, which leaves out the first and the last frame of each sequence
+    for every method (``j_mean_davis2016``, ``f_mean_davis2016``; published DAVIS-2016 tables use
+    it; equal to the all-frames means when there are fewer than 3 frames).
 
     Args:
         preds: T masks of shape (H, W), one per annotated frame.
@@ -279,7 +281,8 @@ def score_sequence(
 
     Returns:
         ``j_per_frame`` and ``f_per_frame`` (lists in frame order), ``j_mean``, ``f_mean``,
-        ``jf_mean`` = (j_mean + f_mean) / 2 (the headline J&F number) and ``num_frames``.
+        ``jf_mean`` = (j_mean + f_mean) / 2 (the headline J&F number), ``j_mean_davis2016``,
+        ``f_mean_davis2016`` and ``num_frames``.
     """
     if len(preds) != len(gts):
         raise ValueError(
@@ -292,11 +295,14 @@ def score_sequence(
     f_per_frame = [boundary_f(pred, gt, bound_th=bound_th) for pred, gt in zip(preds, gts)]
     j_mean = float(np.mean(j_per_frame))
     f_mean = float(np.mean(f_per_frame))
+    inner = slice(1, -1) if len(j_per_frame) >= 3 else slice(None)
     return {
         "j_per_frame": j_per_frame,
         "f_per_frame": f_per_frame,
         "j_mean": j_mean,
         "f_mean": f_mean,
         "jf_mean": (j_mean + f_mean) / 2,
+        "j_mean_davis2016": float(np.mean(j_per_frame[inner])),
+        "f_mean_davis2016": float(np.mean(f_per_frame[inner])),
         "num_frames": len(j_per_frame),
     }

@@ -114,7 +114,8 @@ def run_davis_benchmark(
                 writer.writerow(["frame", "J", "F"])
                 writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(per_frame)])
             return {"sequence": sequence, "method": method_name, "J": scores["j_mean"],
-                    "F": scores["f_mean"], "frames": scores["num_frames"],
+                    "F": scores["f_mean"], "J_davis2016": scores["j_mean_davis2016"],
+                    "F_davis2016": scores["f_mean_davis2016"], "frames": scores["num_frames"],
                     "seconds": round(time.perf_counter() - started, 2),
                     "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
 
@@ -138,17 +139,24 @@ def summarise(out_dir: Path, sequences: list[str], method_name: str) -> dict[str
         overall.update({
             "J_mean": round(float(np.mean([s["J"] for s in scores])), 4),
             "F_mean": round(float(np.mean([s["F"] for s in scores])), 4),
+            # The DAVIS-2016 toolkits' protocol (first and last frame left out); absent from scores
+            # written before it was recorded.
+            **({"J_mean_davis2016": round(float(np.mean([s["J_davis2016"] for s in scores])), 4),
+                "F_mean_davis2016": round(float(np.mean([s["F_davis2016"] for s in scores])), 4)}
+               if all("J_davis2016" in s for s in scores) else {}),
             "median_seconds": round(statistics.median(s["seconds"] for s in scores), 1),
             "peak_rss_mb": round(max(s.get("peak_rss_mb_so_far", 0) for s in scores), 1),
         })
-    summary = {"overall": overall, "per_sequence": {s["sequence"]: {k: s[k] for k in ("J", "F", "seconds", "frames")}
-                                                    for s in scores}, "failed": failed}
+    keys = ("J", "F", "J_davis2016", "F_davis2016", "seconds", "frames")
+    summary = {"overall": overall, "per_sequence": {s["sequence"]: {k: s[k] for k in keys if k in s} for s in scores},
+               "failed": failed}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     with open(out_dir / "sequences.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["sequence", "J", "F", "seconds", "frames"])
+        writer.writerow(["sequence", "J", "F", "J_davis2016", "F_davis2016", "seconds", "frames"])
         for s in scores:
-            writer.writerow([s["sequence"], f"{s['J']:.4f}", f"{s['F']:.4f}", s["seconds"], s["frames"]])
+            inner = [f"{s[k]:.4f}" if k in s else "" for k in ("J_davis2016", "F_davis2016")]
+            writer.writerow([s["sequence"], f"{s['J']:.4f}", f"{s['F']:.4f}", *inner, s["seconds"], s["frames"]])
         for sequence in failed:
-            writer.writerow([sequence, "failed", "", "", ""])
+            writer.writerow([sequence, "failed", "", "", "", "", ""])
     return summary
