@@ -117,7 +117,10 @@ class _ConfiguredCommand(click.Command):
         short_help: the one line shown in the parent's command list (known without imports).
         fixed: builds the command's own parameters (arguments and options that are not config).
         task_name: the task whose config (and `RunOptions`) adds options.
-        run: called with (task, run options, task config, the fixed parameters' values).
+        run: called with (a function returning the (RunOptions, task config) pair built from the
+            command line, to be called where its errors are shown as one line; every parameter's
+            value by name).
+        help_text: the command's help (default: the task class's docstring).
     """
 
     def __init__(self, name: str, *, short_help: str, fixed: Callable[[], list[click.Parameter]], task_name: str,
@@ -193,7 +196,9 @@ def _task_summary(entry_point) -> str:
         for node in tree.body:
             if isinstance(node, ast.ClassDef) and node.name == entry_point.attr:
                 for statement in node.body:
-                    if (isinstance(statement, ast.Assign) and any(getattr(t, "id", None) == "summary" for t in statement.targets)
+                    targets = statement.targets if isinstance(statement, ast.Assign) else \
+                        [statement.target] if isinstance(statement, ast.AnnAssign) else []
+                    if (any(getattr(target, "id", None) == "summary" for target in targets)
                             and isinstance(statement.value, ast.Constant)):
                         return str(statement.value.value)
     except (ImportError, OSError, SyntaxError, AttributeError, ValueError):
