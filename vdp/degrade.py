@@ -51,7 +51,7 @@ import numpy as np
 from vdp.atomic_write import PendingFile, pending_folder
 from vdp.errors import ConfigError, VideoInputError
 from vdp.video import read_video, write_png_sequence
-from vdp.video.read import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_frame_files
+from vdp.video.read import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, describe_contents, list_frame_files
 
 logger = logging.getLogger(__name__)
 
@@ -354,12 +354,10 @@ def list_sources(src: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         elif child.is_dir() and list_frame_files(child):
             entries.append((child.name, child))
     if not entries:
-        held = sorted(p.name for p in src.iterdir())[:5]
-        seen = f" It holds: {', '.join(held)}." if held else " It is empty."
         raise VideoInputError(
             f"Expected a video file, a folder of frames ({' '.join(IMAGE_EXTENSIONS)}), a folder "
             f"of videos or a DAVIS root (JPEGImages/480p/<seq>/); found none of these in {src}."
-            f"{seen}"
+            f"{describe_contents(src)}"
         )
     names = [name for name, _ in entries]
     clashes = sorted({name for name in names if names.count(name) > 1})

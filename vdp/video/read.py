@@ -164,6 +164,12 @@ def natural_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
 
 
+def describe_contents(folder: Path, *, limit: int = 5) -> str:
+    """" It holds: a, b." (the first `limit` names) or " It is empty.", for an error message."""
+    names = sorted(entry.name for entry in folder.iterdir())[:limit]
+    return f" It holds: {', '.join(names)}." if names else " It is empty."
+
+
 def list_frame_files(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, in natural sort order (``2.png`` before ``10.png``).
 
@@ -184,11 +190,9 @@ def _read_folder(
 ) -> Video:
     all_files = list_frame_files(folder)
     if not all_files:
-        others = sorted(entry.name for entry in folder.iterdir())[:5]
-        seen = f" It holds: {', '.join(others)}." if others else " It is empty."
         raise VideoInputError(
             f"Expected a folder of frames ({' '.join(IMAGE_EXTENSIONS)}, any case); found no "
-            f"such files in {folder}.{seen} Put the frames directly in this folder (not in "
+            f"such files in {folder}.{describe_contents(folder)} Put the frames directly in this folder (not in "
             "sub-folders), or pass a video file instead."
         )
     files = all_files[start::stride]
