@@ -165,7 +165,8 @@ def natural_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
 
 
 def describe_contents(folder: Path, *, limit: int = 5) -> str:
-    """" It holds: a, b." (the first `limit` names) or " It is empty.", for an error message."""
+    """The end of an error message about a folder: ' It holds: a, b.' (the first `limit` names)
+    or ' It is empty.'"""
     names = sorted(entry.name for entry in folder.iterdir())[:limit]
     return f" It holds: {', '.join(names)}." if names else " It is empty."
 
