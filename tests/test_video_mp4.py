@@ -130,8 +130,9 @@ def test_audio_is_copied_from_the_source(
     video_line, audio_line = _stream_lines(ffmpeg_exe, tmp_path / "out.mp4")
     assert "Video: h264" in video_line and "bt709" in video_line
     assert "Audio: aac" in audio_line
-    # -shortest: the audio (1 s in the source) is cut at the video's end (10 frames, 0.33 s).
-    assert probe_file(tmp_path / "out.mp4").duration == pytest.approx(10 / NTSC, abs=0.03)
+    # The audio (1 s in the source) is cut at the video's end (10 frames, 0.33 s); a copied stream
+    # is cut in whole packets (AAC: 1024 samples, about 23 ms), so up to one packet more.
+    assert 10 / NTSC - 0.01 <= probe_file(tmp_path / "out.mp4").duration <= 10 / NTSC + 0.06
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ["out.mp4", "with_audio.mp4"]
 
 
@@ -165,3 +166,17 @@ def test_missing_audio_source_is_refused_and_nothing_is_written(
     with pytest.raises(VideoInputError, match="audio_source"):
         write_mp4(smooth_frames, tmp_path / "out.mp4", fps=25, audio_source=tmp_path / "gone.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_audio_shorter_than_the_video_keeps_every_frame(tmp_path: Path, ffmpeg_exe: str) -> None:
+    # 25 frames at 25 fps with 0.6 s of audio: the audio ends first, the video must not.
+    source = tmp_path / "short_audio.mp4"
+    command = [ffmpeg_exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=1",
+               "-f", "lavfi", "-i", "sine=frequency=440:duration=0.6", "-c:a", "aac", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", str(source)]
+    subprocess.run(command, check=True, capture_output=True)
+    frames = read_video(source).frames
+    assert len(frames) == 25
+    write_mp4(np.asarray(frames), tmp_path / "out.mp4", fps=25, audio_source=source)
+    written = read_video(tmp_path / "out.mp4")
+    assert written.num_frames == 25 and written.has_audio

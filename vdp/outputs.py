@@ -120,7 +120,7 @@ def _write_frames(result: TaskResult, video: Video, folder: Path, *, write_video
     writers: dict[str, Mp4Writer] = {}
     if write_videos:
         for file_name in result.videos:
-            writers[file_name] = Mp4Writer(folder / file_name, fps=video.fps,
+            writers[file_name] = Mp4Writer(folder / file_name, fps=video.fps, expected_frames=video.num_frames,
                                            audio_source=video.source if video.has_audio else None)
     for name in result.outputs:
         (folder / name).mkdir(parents=True, exist_ok=True)

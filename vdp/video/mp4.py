@@ -53,7 +53,9 @@ class Mp4Writer:
           only playable by ffmpeg-based players.
         - audio of ``audio_source``, when it has any, is copied (re-encoded to AAC when mp4
           cannot hold its codec) and cut to the video's length, by the same ffmpeg run that
-          encodes the frames.
+          encodes the frames. Give ``expected_frames`` when the frame count is known: a source
+          whose audio is shorter than its video then still gets every frame (without it, the
+          audio's end is the file's end, which can drop the last frames).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class Mp4Writer:
         audio_source: str | os.PathLike[str] | None = None,
         crf: int = 18,
         lossless: bool = False,
+        expected_frames: int | None = None,
     ) -> None:
         """
         Args:
@@ -72,6 +75,7 @@ class Mp4Writer:
             audio_source: a video whose audio to copy; ignored when it has none.
             crf: x264 constant rate factor, 0 (best) to 51; 18 is visually lossless.
             lossless: store RGB exactly (overrides ``crf``).
+            expected_frames: how many frames will be written, when known (see the class notes).
         """
         if not 0 <= crf <= 51:
             raise ConfigError(f"crf must be between 0 (best) and 51 (worst); got {crf}.")
@@ -80,6 +84,7 @@ class Mp4Writer:
         self.audio_source = Path(audio_source) if audio_source is not None else None
         self.crf = crf
         self.lossless = lossless
+        self.expected_frames = expected_frames
         self.num_frames = 0
         self._shape: tuple[int, ...] | None = None
         self._encoder: Generator[Any, Any, None] | None = None
@@ -138,9 +143,15 @@ class Mp4Writer:
         audio: dict[str, str] = {}
         if audio_codec is not None:
             # imageio-ffmpeg adds "-i <audio_path>", "-acodec <codec>" and maps video 0:v:0 and
-            # audio 1:a:0; -shortest cuts the audio at the video's end.
+            # audio 1:a:0. The audio is cut at the video's end: by the known duration (half a
+            # frame of margin, so the last frame is never cut), else by -shortest, which also
+            # ends the video where a shorter audio ends.
             codec_name, *codec_options = audio_codec
-            output_params += [*codec_options, "-shortest"]
+            if self.expected_frames is not None:
+                duration = (self.expected_frames + 0.5) / self.fps
+                output_params += [*codec_options, "-t", f"{float(duration):.6f}"]
+            else:
+                output_params += [*codec_options, "-shortest"]
             audio = {"audio_path": str(self.audio_source), "audio_codec": codec_name}
             self._muxing_audio = True
         self._encoder = imageio_ffmpeg.write_frames(
@@ -272,7 +283,9 @@ def write_mp4(
     Returns:
         The number of frames written.
     """
-    with Mp4Writer(path, fps=fps, audio_source=audio_source, crf=crf, lossless=lossless) as writer:
+    expected = len(frames) if hasattr(frames, "__len__") else None
+    with Mp4Writer(path, fps=fps, audio_source=audio_source, crf=crf, lossless=lossless,
+                   expected_frames=expected) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.num_frames
