@@ -129,6 +129,7 @@ def test_perfect_and_identity_restorers(sdsd_root: Path, tmp_path: Path) -> None
     assert score["psnr"] == PSNR_CAP_DB and score["ssim"] == pytest.approx(1.0)
     assert score["input_psnr"] < 30 and score["frames"] == NUM_FRAMES and score["size"] == [WIDTH, HEIGHT]
     assert score["tc_output"] == pytest.approx(score["tc_gt"])
+    assert score["tc_ratio"] == pytest.approx(1.0)  # the ground truth is exactly as steady as itself
     assert summary["overall"]["items"] == 2 and summary["failed"] == []
     assert set(summary["per_item"]) == {"indoor_np/pair3", "outdoor_np/pair1"}
 

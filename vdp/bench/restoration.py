@@ -387,6 +387,9 @@ def _score_item(
         "input_psnr": float(np.mean(input_psnrs)), "input_ssim": float(np.mean(input_ssims)),
         "tc_output": _json_number(consistency["output"]), "tc_input": _json_number(consistency["input"]),
         "tc_gt": _json_number(consistency["gt"]),
+        # The output's temporal error relative to the ground truth's own: a restoration that
+        # raises contrast raises the raw measure, so 1 (not the input's value) is the target.
+        "tc_ratio": _json_number(consistency["output"] / consistency["gt"]) if consistency["gt"] > 0 else None,
         "seconds": round(seconds, 3), "frames": int(inputs.shape[0]),
         "size": [int(inputs.shape[2]), int(inputs.shape[1])],  # width, height
         "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), "info": info,
@@ -447,7 +450,7 @@ def run_restoration_benchmark(
     return summarise(out_dir, chosen, settings)
 
 
-_MEANS = ("psnr", "ssim", "input_psnr", "input_ssim", "tc_output", "tc_input", "tc_gt")
+_MEANS = ("psnr", "ssim", "input_psnr", "input_ssim", "tc_output", "tc_input", "tc_gt", "tc_ratio")
 _PER_ITEM = (*_MEANS, "seconds", "frames")
 
 
@@ -478,17 +481,17 @@ def summarise(out_dir: Path, items: list[str], settings: dict[str, Any]) -> dict
             failed.append(name)
     overall: dict[str, Any] = {**settings, "items": len(scores), "failed": len(failed)}
     if scores:
-        overall.update({key: _mean([s[key] for s in scores]) for key in _MEANS})
+        overall.update({key: _mean([s.get(key) for s in scores]) for key in _MEANS})  # get: older scores
         overall["median_seconds"] = round(statistics.median(s["seconds"] for s in scores), 3)
         overall["peak_rss_mb"] = round(max(s.get("peak_rss_mb_so_far", 0) for s in scores), 1)
-    summary = {"overall": overall, "per_item": {s["item"]: {k: s[k] for k in _PER_ITEM} for s in scores},
+    summary = {"overall": overall, "per_item": {s["item"]: {k: s.get(k) for k in _PER_ITEM} for s in scores},
                "failed": failed}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     with open(out_dir / "items.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["item", *_PER_ITEM])
         for s in scores:
-            writer.writerow([s["item"], *("" if s[k] is None else s[k] for k in _PER_ITEM)])
+            writer.writerow([s["item"], *("" if s.get(k) is None else s[k] for k in _PER_ITEM)])
         for name in failed:
             writer.writerow([name, "failed", *([""] * (len(_PER_ITEM) - 1))])
     return summary
