@@ -36,7 +36,7 @@ from vdp.nets import UNet
 from vdp.problem import VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import fast_guided_upsample, upsample_alpha
-from vdp.warp import backward_warp, forward_backward_occlusion
+from vdp.warp import backward_warp, compose_flows, forward_backward_occlusion
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class RelightConfig:
     lift_radius: int = 2
     """Guided-filter radius (working-resolution pixels) for the full-resolution lift."""
     temporal_radius: int = 1
-    """Average the result with the previous and next frame warped onto it (0: off)."""
+    """Average the result with the frames up to this many before and after it, warped onto it
+    along the chained flow where every link of the chain is reliable (0: off)."""
     lift_eps: float = 4e-3
     """Guided-filter regularisation: larger keeps more of the denoised output in flat regions."""
 
@@ -189,20 +190,38 @@ class RelightTask:
             it where the flow is reliable: sensor noise is independent from frame to frame, the
             scene is not, so the noise (and its flicker) drops without blurring motion."""
             total, weight = inverted_low(t), torch.ones(1, 1, *frames_low.shape[1:3])
-            if config.temporal_radius > 0:
-                neighbours = []
-                if t + 1 < problem.num_frames:  # frame t+1 seen from t: the forward flow t -> t+1
-                    neighbours.append((t + 1, problem.motion.forward_flow[t : t + 1].cpu(),
-                                       problem.motion.flow_valid[t : t + 1].cpu()))
-                if t > 0:  # frame t-1 seen from t: the backward flow t -> t-1
-                    backward = torch.from_numpy(context.backward_flow[t - 1]).permute(2, 0, 1)[None].float()
-                    forward = torch.from_numpy(context.forward_flow[t - 1]).permute(2, 0, 1)[None].float()
-                    valid = (forward_backward_occlusion(backward, forward) < 0.5).float()
-                    neighbours.append((t - 1, backward, valid))
-                for index, flow, valid in neighbours:
-                    total = total + valid.float() * backward_warp(inverted_low(index), flow.float())
-                    weight = weight + valid.float()
+            for index, flow, valid in neighbours(t, config.temporal_radius):
+                total = total + valid.float() * backward_warp(inverted_low(index), flow.float())
+                weight = weight + valid.float()
             return (total / weight)[0].permute(1, 2, 0).numpy()
+
+        def one_step(frame: int, direction: int) -> tuple[torch.Tensor, torch.Tensor]:
+            """Flow from `frame` to its next (+1) or previous (-1) frame, and where it is reliable."""
+            if direction > 0:  # frame t+1 seen from t: the forward flow t -> t+1
+                return (problem.motion.forward_flow[frame : frame + 1].cpu().float(),
+                        problem.motion.flow_valid[frame : frame + 1].cpu().float())
+            backward = torch.from_numpy(context.backward_flow[frame - 1]).permute(2, 0, 1)[None].float()
+            forward = torch.from_numpy(context.forward_flow[frame - 1]).permute(2, 0, 1)[None].float()
+            return backward, (forward_backward_occlusion(backward, forward) < 0.5).float()
+
+        def neighbours(t: int, radius: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+            """(frame, flow t -> frame, reliable) for the frames up to `radius` after, then before,
+            t: flows chained link by link, reliable where every link is."""
+            found = []
+            for direction in (1, -1):
+                flow = valid = None
+                for step in range(radius):
+                    here = t + direction * step
+                    if not 0 <= here + direction < problem.num_frames:
+                        break
+                    link, link_valid = one_step(here, direction)
+                    if flow is None:
+                        flow, valid = link, link_valid
+                    else:  # the link starts where the chain so far lands
+                        valid = valid * (backward_warp(link_valid, flow) > 0.5).float()
+                        flow = compose_flows(flow, link)
+                    found.append((here + direction, flow, valid))
+            return found
 
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             # Invert the formula with the learned g and illumination, as dehaze does. The working-

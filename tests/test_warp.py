@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vdp.warp import backward_warp, forward_backward_occlusion
+from vdp.warp import backward_warp, compose_flows, forward_backward_occlusion
 
 
 def constant_flow(batch: int, height: int, width: int, flow_x: float, flow_y: float) -> torch.Tensor:
@@ -81,3 +81,16 @@ def test_occlusion_tolerance_grows_with_motion() -> None:
     # A (0.8, 0.8) px round trip (1.28 px^2) exceeds alpha2 = 0.5 alone, not 0.5 + 0.01 * ~770 px^2.
     assert forward_backward_occlusion(forward, -forward + 0.8).sum() == 0
     assert forward_backward_occlusion(forward, -forward + 0.8, alpha1=0.0).sum() == 16
+
+
+def test_compose_flows_follows_the_first_flow_to_where_the_second_is_read() -> None:
+    height, width = 6, 9
+    first = torch.zeros(1, 2, height, width)
+    first[:, 0] = 2.0  # everything moves 2 px right from a to b
+    second = torch.zeros(1, 2, height, width)
+    second[:, 1, :, 4:] = 1.0  # in b, only the right part (x >= 4) moves 1 px down
+    composed = compose_flows(first, second)
+    assert torch.equal(composed[0, 0], torch.full((height, width), 2.0))
+    # p lands at x + 2 in b: it picks up the downward motion exactly when x + 2 >= 4
+    expected_y = (torch.arange(width) + 2 >= 4).float().expand(height, width)
+    assert torch.equal(composed[0, 1], expected_y)

@@ -50,6 +50,21 @@ def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def compose_flows(first: Tensor, second: Tensor) -> Tensor:
+    """The flow a -> c from the flows a -> b (``first``) and b -> c (``second``).
+
+    Each pixel p of frame a moves to ``q = p + first(p)`` in frame b, then on by ``second(q)``
+    (sampled bilinearly, border padding).
+
+    Args:
+        first, second: ``(N, 2, H, W)`` in pixels.
+
+    Returns:
+        ``(N, 2, H, W)``: ``first + second(p + first(p))``.
+    """
+    return first + backward_warp(second, first)
+
+
 def forward_backward_occlusion(
     forward: Tensor,
     backward: Tensor,
