@@ -8,7 +8,8 @@ from typing import Literal
 import pytest
 
 from vdp.api import RunOptions
-from vdp.cli_options import build_config, check_choices, field_docs, option_specs
+from vdp.cli_options import build_config, field_docs, option_specs
+from vdp.config import check_choices
 from vdp.errors import ConfigError
 from vdp.optimize import OptimConfig
 

@@ -17,13 +17,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from vdp.errors import ConfigError
+from vdp.flow import FlowMethod
 from vdp.optimize import OptimConfig, ProgressCallback
+from vdp.perceptual import PerceptualMode
 from vdp.task import Context, TaskResult, load_task, make_config
 from vdp.video import Video, read_video
 
@@ -38,11 +40,11 @@ class RunOptions:
 
     device: str = "auto"
     """'auto' (cuda > mps > cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
-    flow: Literal["auto", "raft", "dis", "farneback"] = "auto"
+    flow: FlowMethod = "auto"
     """Optical flow: 'auto' (RAFT on a GPU when its weights load, DIS otherwise), 'raft', 'dis', 'farneback'."""
     raft_weights: str | None = None
     """Path to RAFT-large weights (default: torchvision's cache, downloaded when online)."""
-    perceptual: Literal["auto", "on", "off"] = "auto"
+    perceptual: PerceptualMode = "auto"
     """VGG16 perceptual term: 'auto' (when its weights are cached or given), 'on' or 'off'."""
     vgg_weights: str | None = None
     """Path to torchvision VGG16 weights (default: torchvision's cache; never downloaded by vdp)."""
@@ -85,14 +87,12 @@ def resolve_device(name: str):
 def check_options(options: RunOptions) -> None:
     """Refuse bad common settings at once, before a video is decoded (a typo should not cost a
     decode): the device must exist here, the flow method and perceptual mode must be known."""
-    from vdp.cli_options import check_choices
     from vdp.flow import check_method
     from vdp.perceptual import check_mode
 
     resolve_device(options.device)
     check_method(options.flow)
     check_mode(options.perceptual)
-    check_choices(options)
     working_size(16, 16, options.max_side)
     if options.optim.num_steps < 0:
         raise ConfigError(f"--steps must be 0 or more, got {options.optim.num_steps}")

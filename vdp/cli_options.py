@@ -7,8 +7,8 @@ do) is the help. So a task plugin gets its command-line options by declaring its
 edit to `vdp/cli.py`.
 
 Types: `bool` (a `--name/--no-name` flag unless the metadata names the pair), `int`, `float`,
-`str`, `X | None`, `Literal[...]` (the choices are shown in the help and checked by vdp itself, so
-a wrong value gets vdp's own one-line message), and tuples written as comma-separated numbers
+`str`, `X | None`, `Literal[...]` (the choices are shown in the help and checked by
+`vdp.config.check_choices`, so a wrong value gets vdp's own one-line message), and tuples written as comma-separated numbers
 (`8,16,32`). A nested dataclass field (`RunOptions.optim`) is flattened into its own fields.
 
 Nothing here imports torch: `vdp --help` stays instant.
@@ -21,13 +21,13 @@ import dataclasses
 import functools
 import inspect
 import textwrap
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import click
 
+from vdp.config import without_none
 from vdp.errors import ConfigError
 
 
@@ -78,8 +78,6 @@ class OptionSpec:
     def parse(self, value: Any) -> Any:
         """The command-line value as the field's type (tuples from 'a,b,c'); None stays None."""
         if self.kind != "tuple" or value is None:
-            return value
-        if isinstance(value, tuple):
             return value
         try:
             items = tuple(self.item_type(part) for part in str(value).split(","))
@@ -157,7 +155,7 @@ def _default_of(field: dataclasses.Field) -> Any:
 
 def _spec_for(annotation: Any, *, path: tuple[str, ...], flags: tuple[str, ...], default: Any, help_text: str,
               where: str) -> OptionSpec:
-    inner = _without_none(annotation)
+    inner = without_none(annotation)
     origin = typing.get_origin(inner)
     common = {"path": path, "flags": flags, "default": default, "help": help_text}
     if inner is bool:
@@ -175,15 +173,6 @@ def _spec_for(annotation: Any, *, path: tuple[str, ...], flags: tuple[str, ...],
                               length=None if variable else len(arguments), **common)
     raise TypeError(f"{where}: type {annotation!r} cannot be a command-line option "
                     "(use bool, int, float, str, Literal[...], a tuple of numbers, or X | None of those)")
-
-
-def _without_none(annotation: Any) -> Any:
-    """`X | None` and `Optional[X]` -> X; anything else unchanged."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(arguments) == 1:
-            return arguments[0]
-    return annotation
 
 
 def build_config(config_class: type, specs: list[OptionSpec], values: dict[str, Any]) -> Any:
@@ -208,23 +197,3 @@ def _instantiate(config_class: type, values: dict[str, Any]) -> Any:
             value = _instantiate(hints[name], value)
         arguments[name] = value
     return config_class(**arguments)
-
-
-def check_choices(config: Any, *, flag_for: dict[str, str] | None = None) -> None:
-    """Refuse a `Literal` field (nested ones included) whose value is not one of its choices.
-
-    The message names the command-line flag (`flag_for` maps field names to flags when a flag is
-    not simply `--field-name`) and lists the choices.
-    """
-    hints = typing.get_type_hints(type(config))
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        annotation = _without_none(hints[field.name])
-        if dataclasses.is_dataclass(value):
-            check_choices(value, flag_for=flag_for)
-        elif typing.get_origin(annotation) is Literal and value is not None:
-            choices = typing.get_args(annotation)
-            if value not in choices:
-                flags = field.metadata.get("flags", (f"--{field.name.replace('_', '-')}",))
-                flag = (flag_for or {}).get(field.name, flags[0].split("/")[0])
-                raise ConfigError(f"{flag} must be one of {', '.join(map(str, choices))}; got {value!r}")

@@ -14,7 +14,7 @@ import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Literal, get_args
 
 import cv2
 import numpy as np
@@ -35,8 +35,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FLOW_METHODS = ("auto", "raft", "dis", "farneback")
-"""Values accepted by ``compute_flow(method=...)``."""
+FlowMethod = Literal["auto", "raft", "dis", "farneback"]
+"""Values accepted by ``compute_flow(method=...)`` (and ``RunOptions.flow``)."""
+FLOW_METHODS: tuple[str, ...] = get_args(FlowMethod)
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` with counts of frame pairs."""

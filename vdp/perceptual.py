@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -39,9 +40,13 @@ def default_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
 
 
+PerceptualMode = Literal["auto", "on", "off"]
+"""When the VGG16 perceptual term is used (``RunOptions.perceptual``)."""
+
+
 def check_mode(mode: str) -> None:
     """Refuse a perceptual mode other than 'auto', 'on' or 'off'."""
-    if mode not in ("auto", "on", "off"):
+    if mode not in get_args(PerceptualMode):
         raise ConfigError(f"perceptual must be 'auto', 'on' or 'off', got {mode!r}")
 
 

@@ -132,7 +132,7 @@ def load_task(name: str) -> Task:
 def make_config(task: Task, overrides: Any = None) -> Any:
     """A task's config: its dataclass from defaults and a dict of `overrides` (unknown keys are
     errors), or an instance given as is; either way its choices (`Literal` fields) are checked."""
-    from vdp.cli_options import check_choices
+    from vdp.config import check_choices
 
     if isinstance(overrides, task.config_class):
         config = overrides

@@ -7,7 +7,6 @@ rates with two decimals ("29.97 fps"), and 29.97 is really ``Fraction(30000, 100
 from __future__ import annotations
 
 import logging
-import os
 import re
 import subprocess
 from dataclasses import dataclass
