@@ -33,10 +33,10 @@ from torch import Tensor, nn
 from vdp import losses
 from vdp.errors import ConfigError
 from vdp.nets import UNet
-from vdp.problem import VideoProblem
+from vdp.problem import Motion, VideoProblem
 from vdp.task import Context, TaskResult
 from vdp.upsample import fast_guided_upsample, upsample_alpha
-from vdp.warp import backward_warp, compose_flows, forward_backward_occlusion
+from vdp.warp import backward_warp, compose_flows
 
 logger = logging.getLogger(__name__)
 
@@ -195,14 +195,14 @@ class RelightTask:
                 weight = weight + valid.float()
             return (total / weight)[0].permute(1, 2, 0).numpy()
 
+        # The video's motion read backwards (flow t+1 -> t, checked against t -> t+1), built once.
+        backward_motion = Motion(context.backward_flow, context.forward_flow)
+
         def one_step(frame: int, direction: int) -> tuple[torch.Tensor, torch.Tensor]:
             """Flow from `frame` to its next (+1) or previous (-1) frame, and where it is reliable."""
-            if direction > 0:  # frame t+1 seen from t: the forward flow t -> t+1
-                return (problem.motion.forward_flow[frame : frame + 1].cpu().float(),
-                        problem.motion.flow_valid[frame : frame + 1].cpu().float())
-            backward = torch.from_numpy(context.backward_flow[frame - 1]).permute(2, 0, 1)[None].float()
-            forward = torch.from_numpy(context.forward_flow[frame - 1]).permute(2, 0, 1)[None].float()
-            return backward, (forward_backward_occlusion(backward, forward) < 0.5).float()
+            motion, pair = (problem.motion, frame) if direction > 0 else (backward_motion, frame - 1)
+            return (motion.forward_flow[pair : pair + 1].cpu().float(),
+                    motion.flow_valid[pair : pair + 1].cpu().float())
 
         def neighbours(t: int, radius: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
             """(frame, flow t -> frame, reliable) for the frames up to `radius` after, then before,

@@ -7,6 +7,7 @@ Task and bench options are generated from config dataclasses (`vdp.cli_options`)
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -207,10 +208,8 @@ def _task_summary(entry_point) -> str:
 
 
 def _task_command(name: str, entry_point) -> click.Command:
-    def run(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
-        _run_task(name, configs, values)
-
-    return _ConfiguredCommand(name, short_help=_task_summary(entry_point), fixed=_input_options, task_name=name, run=run)
+    return _ConfiguredCommand(name, short_help=_task_summary(entry_point), fixed=_input_options, task_name=name,
+                              run=functools.partial(_run_task, name))
 
 
 class _Group(click.Group):
@@ -221,14 +220,31 @@ class _Group(click.Group):
 
 
 class _CommandsWithTasks(_Group):
-    """The top-level group: one command per registered task, then the commands written here."""
+    """The top-level group: one command per registered task, then the commands written here.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    The tasks are looked up the first time a command is (not at start-up: `vdp --version` needs
+    none of them).
+    """
+
+    _tasks_added = False
+
+    def _add_tasks(self) -> None:
+        if self._tasks_added:
+            return
         from vdp.task import available_tasks
 
-        for name, entry_point in sorted(available_tasks().items()):
-            self.add_command(_task_command(name, entry_point), name)
+        self._tasks_added = True
+        tasks = {name: _task_command(name, entry_point) for name, entry_point in sorted(available_tasks().items())
+                 if name not in self.commands}
+        self.commands = {**tasks, **self.commands}  # tasks first in --help: they are what vdp is for
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_tasks()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._add_tasks()  # before a miss too: click suggests a close name from self.commands
+        return super().get_command(ctx, name)
 
 
 def _run_task(task_name: str, configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
