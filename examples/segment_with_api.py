@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else Path("vdp-out-api")
 
     video = vdp.load_video(source)
-    options = vdp.RunOptions(device="auto", flow="auto", max_side=256)
+    options = vdp.RunOptions(device="auto", flow="auto")  # max_side: the task's own (384 for segment)
     result = vdp.run("segment", video, config={"objectness": "auto"}, options=options)
 
     alpha = result.alphas["foreground"]  # (T, h, w) float32 in [0, 1], working resolution

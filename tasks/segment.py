@@ -1,20 +1,21 @@
 """Task `segment`: unsupervised video object segmentation by a two-layer decomposition.
 
-Composition (docs/method.md §2.1): `X_t = M_t * L1_t + (1 - M_t) * L2_t`, with the mask `M` from the
-alpha-net and the layers `L1` (foreground) and `L2` (background) from the RGB-net.
+Composition (docs/method.md §2.1): `X_t = M_t * L1_t + (1 - M_t) * L2_t`, with the mask `M` solved
+over space and time and the layers `L1` (foreground) and `L2` (background) from the RGB-net.
 
 Why the literal formulation fails, and what this file does instead:
 - Reconstruction and layer terms are satisfied by `L1 = L2 = X` with any mask, the paper's
   flow-similarity term rewards an empty layer, and `1/mean|M - 0.5|` is minimal for an all-0 or
-  all-1 mask: the mask collapses (measured: J 0 within ~70 steps). Here the mask is anchored by a
-  *prior*: a per-pixel foreground probability from cues the formula itself lacks, motion that
-  departs from the camera's (a RANSAC homography per flow field, forward/backward minimum,
-  temporal pooling) and, when its model is installed, a salient-object network. Each pixel's pull
-  towards the prior is weighted by the prior's confidence, so the shared nets decide where the
-  cues are unsure.
-- The alpha-net sees the frame and FlowRGB (a flow-only net cannot place boundaries where motion
-  is uniform); the warp loss carries the mask along the flow; the binarisation term is
-  `mean(M (1 - M))`, which does not prefer an empty or a full mask.
+  all-1 mask: the mask collapses (measured: J 0 within ~70 steps). Here each frame's mask starts
+  from a *prior*: a per-pixel foreground probability from cues the formula itself lacks, motion
+  that departs from the camera's (a RANSAC homography per flow field, forward/backward minimum,
+  temporal pooling) and, when its model is installed, a salient-object network.
+- What one frame's cues cannot know, the other frames can: the fit solves a space-time energy in
+  which each frame's mask is pulled towards its prior and towards its neighbours' masks carried
+  along the chained flow (`SegmentProblem.solve`). Gradient terms on the mask (an alpha-net
+  correcting the prior, with warp, binarisation and composition terms) all cost accuracy against
+  the prior alone (docs/method.md §2.1), so the mask is the energy's minimiser, computed directly;
+  the composition trains the RGB-net's layers.
 - Which layer is the foreground is decided by the read-out: the layer that covers less of the
   frame border (recorded in metrics.json).
 """
@@ -29,13 +30,14 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from vdp import losses
 from vdp.errors import ConfigError
 from vdp.cues.motion import camera_motion_residual, motion_saliency
 from vdp.nets import UNet
-from vdp.problem import VideoProblem
+from vdp.problem import Motion, VideoProblem
+from vdp.propagate import gather_neighbours
 from vdp.task import Context, TaskResult
 from vdp.upsample import upsample_alpha
 
@@ -54,8 +56,10 @@ class SegmentConfig:
     """Path to a U2-Net-p .onnx file (default: the one in the `vdp[objectness]` extra)."""
     objectness_weight: float = 2.0
     """Weight of the objectness cue against the motion cue (weight 1) in the prior."""
-    alpha_widths: tuple[int, ...] = (8, 16, 32)
-    """Channels per level of the alpha-net."""
+    temporal_range: int = 8
+    """Frames on each side whose masks are carried along the chained flow into a frame's mask."""
+    temporal_sweeps: int = 2
+    """Passes of the space-time mask solve over the video during the fit (spread over its steps)."""
     rgb_widths: tuple[int, ...] = (8, 16)
     """Channels per level of the RGB-net (it predicts both layers)."""
     weight_reconstruction: float = 1.0
@@ -64,17 +68,6 @@ class SegmentConfig:
     """L1 on VGG16 relu3_3 features of composition vs input (paper: 1), when VGG weights are available."""
     weight_layer: float = 1.0
     """Each layer matches the input where it is visible (paper: 1)."""
-    residual_on_prior: bool = True
-    """The alpha-net predicts a correction to the prior's logit (it starts at the prior and the
-    warp, binarisation and composition terms move it) instead of a mask from scratch."""
-    weight_prior: float = 0.5
-    """Confidence-weighted cross-entropy of the mask against the motion/objectness prior."""
-    weight_warp: float = 0.2
-    """Mask at t+1 warped into t matches the mask at t where the flow is reliable."""
-    weight_binarisation: float = 0.1
-    """mean(M (1 - M)): pushes the mask to 0/1 without preferring either."""
-    weight_motion_similarity: float = 0.01
-    """Cosine similarity of the mean motion inside and outside the mask."""
     threshold: float = 0.5
     """Alpha above which a pixel is foreground in the binary masks."""
     lift_radius: int = 2
@@ -82,56 +75,71 @@ class SegmentConfig:
 
 
 class SegmentProblem(VideoProblem):
-    """The nets, the fixed per-video tensors and the loss of the segmentation decomposition."""
+    """The space-time mask, the RGB-net of the layers, and the fit that solves both.
+
+    The mask is solved, not predicted: each frame's mask is the minimiser of a quadratic energy
+    whose data term is the frame's own prior (weight 1) and whose coupling terms pull it towards
+    the current masks of up to `temporal_range` frames on each side, carried along the chained
+    flow wherever every link is reliable (weight 1 each). A Gauss-Seidel update sets one frame to
+    that minimiser with its neighbours fixed; the fit runs `temporal_sweeps` passes of such updates
+    (alternately forward and backward in time), a slice of frames per step, so evidence travels
+    `temporal_range` frames per pass: through an occlusion, across frames where the object stops
+    moving, past a frame where the salient-object cue fires on something else. The RGB-net learns
+    the two layers by gradient from the composition with the current mask.
+    """
 
     def __init__(self, context: Context, prior: np.ndarray, config: SegmentConfig, cue_info: dict) -> None:
         super().__init__(context)
         self.config = config
         self.cue_info = cue_info  # which cues made the prior, and its time (for metrics.json)
-        self.alpha_net = UNet(in_channels=7, out_channels=1, widths=config.alpha_widths)
-        if config.residual_on_prior:
-            # Start exactly at the prior: the correction is zero until the losses ask for one.
-            nn.init.zeros_(self.alpha_net.head.weight)
-            nn.init.zeros_(self.alpha_net.head.bias)
         self.rgb_net = UNet(in_channels=3, out_channels=6, widths=config.rgb_widths)
         self.register_buffer("prior", torch.from_numpy(prior.astype(np.float32))[:, None], persistent=False)
+        # The solved mask of every frame (the prior until the solve reaches the frame); half precision
+        # is ample for values in [0, 1] and halves the memory of long clips.
+        self.register_buffer("mask", self.prior.to(torch.float16), persistent=False)
+        self.backward_motion = Motion(context.backward_flow, context.forward_flow)
+        order = np.arange(self.num_frames)
+        self.solve_order = np.concatenate([order if sweep % 2 == 0 else order[::-1]
+                                           for sweep in range(max(config.temporal_sweeps, 0))])
+        self.solved_updates = 0
         self.to(context.device)
 
     def forward(self, frame_indices: Tensor) -> dict[str, Tensor]:
-        """Alpha logits (B,1,h,w), alpha, and the two layers (B,3,h,w) for the given frames."""
-        frames, flow_rgb = self.frame_batch(frame_indices)
-        prior = self.prior[frame_indices].float()
-        logits = self.alpha_net(torch.cat([frames, flow_rgb, prior], dim=1))
-        if self.config.residual_on_prior:
-            logits = logits + torch.logit(prior.clamp(0.02, 0.98))
+        """The mask (B,1,h,w) and the two layers (B,3,h,w) for the given frames."""
+        frames, _ = self.frame_batch(frame_indices)
         layers = torch.sigmoid(self.rgb_net(frames))
         return {
             "frames": frames,
-            "flow_rgb": flow_rgb,
-            "logits": logits,
-            "alpha": torch.sigmoid(logits.float()),
+            "alpha": self.mask[frame_indices].float(),
             "foreground": layers[:, :3].float(),
             "background": layers[:, 3:].float(),
         }
 
+    @torch.no_grad()
+    def solve(self, frames: Tensor) -> None:
+        """Gauss-Seidel update of the given frames' masks (neighbours fixed at their current masks)."""
+        if self.config.temporal_range <= 0 or frames.numel() == 0:
+            return
+        carried, weight = gather_neighbours(self.mask, frames, forward=self.motion,
+                                            backward=self.backward_motion, max_offset=self.config.temporal_range)
+        self.mask[frames] = ((self.prior[frames] + carried) / (1.0 + weight)).to(self.mask.dtype)
+
     def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
+        # This step's share of the solve: the updates due by the end of the step, one frame at a time
+        # (each sees the frames updated before it, which is what carries evidence along in one pass).
+        due = round(len(self.solve_order) * (step + 1) / max(num_steps, 1))
+        for frame in self.solve_order[self.solved_updates:due]:
+            self.solve(torch.tensor([int(frame)], device=self.frames.device))
+        self.solved_updates = max(self.solved_updates, due)
         config = self.config
-        starts, indices = self.pairs(frame_indices)
-        out = self(indices)
+        out = self(frame_indices.to(self.frames.device))
         frames, alpha = out["frames"], out["alpha"]
         composed = alpha * out["foreground"] + (1 - alpha) * out["background"]
-        prior = self.prior[indices].float()
-        confidence = (2 * prior - 1).abs()
-        flow_centred = out["flow_rgb"] - out["flow_rgb"].mean((-2, -1), keepdim=True)
         terms = {
             "reconstruction": config.weight_reconstruction * losses.masked_l1(composed, frames),
             "layer": config.weight_layer
             * (losses.masked_l1(alpha * out["foreground"], alpha * frames)
                + losses.masked_l1((1 - alpha) * out["background"], (1 - alpha) * frames)),
-            "prior": config.weight_prior * losses.weighted_binary_cross_entropy(out["logits"].float(), prior, confidence),
-            "warp": config.weight_warp * self.warp_loss(alpha, starts),
-            "binarisation": config.weight_binarisation * losses.binarisation(alpha),
-            "motion_similarity": config.weight_motion_similarity * losses.motion_similarity(alpha, flow_centred).clamp_min(0),
         }
         return terms | self.perceptual_term(composed, frames, config.weight_perceptual)
 
@@ -171,6 +179,9 @@ class SegmentTask:
     name = "segment"
     summary = "unsupervised video object segmentation (alpha, DAVIS masks, RGBA layers)"
     config_class = SegmentConfig
+    #: Working resolution: boundaries and thin parts need more pixels than the restoration tasks
+    #: (measured, docs/benchmarks.md), and the mask solve leaves time for them.
+    max_side = 384
 
     def build(self, context: Context, config: SegmentConfig) -> SegmentProblem:
         started = time.perf_counter()

@@ -48,8 +48,9 @@ class RunOptions:
     """VGG16 perceptual term: 'auto' (when its weights are cached or given), 'on' or 'off'."""
     vgg_weights: str | None = None
     """Path to torchvision VGG16 weights (default: torchvision's cache; never downloaded by vdp)."""
-    max_side: int = 256
-    """Working resolution: the longer side the nets are fitted at (results are lifted to full size)."""
+    max_side: int | None = None
+    """Working resolution: the longer side the nets are fitted at (results are lifted to full size);
+    default: the task's own (segment 384, dehaze and relight 256)."""
     cache_dir: str | None = None
     """Where flow is cached per video (default: $VDP_CACHE_DIR or ~/.cache/vdp); '' disables it."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -93,7 +94,8 @@ def check_options(options: RunOptions) -> None:
     resolve_device(options.device)
     check_method(options.flow)
     check_mode(options.perceptual)
-    working_size(16, 16, options.max_side)
+    if options.max_side is not None:
+        working_size(16, 16, options.max_side)
     if options.optim.num_steps < 0:
         raise ConfigError(f"--steps must be 0 or more, got {options.optim.num_steps}")
     if not options.optim.learning_rate > 0:
@@ -102,6 +104,10 @@ def check_options(options: RunOptions) -> None:
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("VDP_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vdp")
+
+
+#: Working resolution (longer side) of a task that does not name its own.
+DEFAULT_MAX_SIDE = 256
 
 
 def working_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -145,7 +151,7 @@ def prepare(
             f"{video.num_frames}. Pass a longer clip, or check --start, --max-frames and --stride; for a still "
             "image use an image tool."
         )
-    size = working_size(video.height, video.width, options.max_side)
+    size = working_size(video.height, video.width, options.max_side or DEFAULT_MAX_SIDE)
     frames = resize_frames(video.frames, size)
     cache_dir = None if options.cache_dir == "" else Path(options.cache_dir or default_cache_dir()) / "flow"
     flow = compute_flow(
@@ -205,6 +211,8 @@ def run(
     options = options or RunOptions()
     task = load_task(task_name)
     config = make_config(task, config)
+    if options.max_side is None:  # the task's own working resolution
+        options = dataclasses.replace(options, max_side=getattr(task, "max_side", DEFAULT_MAX_SIDE))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     device = resolve_device(options.device)

@@ -72,7 +72,8 @@ def _object_texture(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def make_moving_object_video(
-    *, num_frames: int = 24, height: int = 96, width: int = 128, seed: int = 0
+    *, num_frames: int = 24, height: int = 96, width: int = 128, seed: int = 0,
+    pause: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make a video of a textured ellipse moving over a slowly panning textured background.
 
@@ -81,6 +82,8 @@ def make_moving_object_video(
         height: frame height ``H`` (at least 16).
         width: frame width ``W`` (at least 16).
         seed: random seed; the same seed gives the same video.
+        pause: ``(first, stop)``: in frames ``first .. stop - 1`` the object stops on the ground (it
+            moves with the background, so nothing in those frames tells it from the background).
 
     Returns:
         ``frames``: ``(T, H, W, 3)`` uint8 RGB; ``masks``: ``(T, H, W)`` bool, True on the object.
@@ -93,6 +96,14 @@ def make_moving_object_video(
             f"num_frames={num_frames}, height={height}, width={width}."
         )
     rng = np.random.default_rng(seed)
+    first, stop = pause if pause is not None else (num_frames, num_frames)
+    if not 0 <= first <= stop <= num_frames:
+        raise ValueError(f"Expected 0 <= pause[0] <= pause[1] <= num_frames; got pause={pause}.")
+    moving_frames = num_frames - (stop - first)
+
+    def object_time(index: int) -> int:
+        """Frames the object has moved for by frame `index`."""
+        return index if index < first else first if index < stop else index - (stop - first)
 
     background_angle = rng.uniform(0.0, 2 * math.pi)
     background_velocity = _BACKGROUND_SPEED * np.array(
@@ -122,7 +133,7 @@ def make_moving_object_video(
     room = np.array((width - 2 * radius - 2, height - 2 * radius - 2))
     along = np.abs(direction)
     longest = min(room[axis] / along[axis] for axis in range(2) if along[axis] > 1e-9)
-    path_length = min(_OBJECT_SPEED * max(num_frames - 1, 1), max(longest, 0.0))
+    path_length = min(_OBJECT_SPEED * max(moving_frames - 1, 1), max(longest, 0.0))
     displacement = direction * path_length
     slack = np.maximum(room - np.abs(displacement), 0.0)
     start_center = (
@@ -133,7 +144,7 @@ def make_moving_object_video(
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     masks = np.empty((num_frames, height, width), dtype=bool)
     for index in range(num_frames):
-        progress = index / max(num_frames - 1, 1)
+        progress = object_time(index) / max(moving_frames - 1, 1)
         # Background: crop of the canvas, shifted with sub-pixel accuracy.
         offset = margin - background_velocity * index
         pan = np.array(((1.0, 0.0, offset[0]), (0.0, 1.0, offset[1])))
@@ -143,6 +154,10 @@ def make_moving_object_video(
         )  # fmt: skip
         # Object: rotate the patch about its centre and move it to this frame's position.
         center = start_center + displacement * progress
+        if first <= index < stop:  # at rest on the ground: carried along with the background
+            center = center + background_velocity * (index - first + 1)
+        elif index >= stop:
+            center = center + background_velocity * (stop - first)
         angle = rotation_sign * _OBJECT_TOTAL_ROTATION_DEGREES * progress
         placement = cv2.getRotationMatrix2D((patch_center, patch_center), angle, 1.0)
         placement[:, 2] += center - patch_center

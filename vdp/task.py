@@ -103,6 +103,8 @@ class Task(Protocol):
     config_class: ClassVar[type]
     """A frozen dataclass with a default and a docstring per field: the task's options, on the
     command line too (`vdp.cli_options`)."""
+    # Optional: `max_side: ClassVar[int]`, the task's working resolution (longer side) when
+    # `--max-side` is not given (default `vdp.api.DEFAULT_MAX_SIDE`).
 
     def build(self, context: Context, config: Any) -> Any:
         """Return the problem: a `vdp.problem.VideoProblem` (an `nn.Module` with `num_frames` and
