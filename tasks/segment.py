@@ -120,8 +120,11 @@ class SegmentProblem(VideoProblem):
         """Gauss-Seidel update of the given frames' masks (neighbours fixed at their current masks)."""
         if self.config.temporal_range <= 0 or frames.numel() == 0:
             return
-        carried, weight = gather_neighbours(self.mask, frames, forward=self.motion,
-                                            backward=self.backward_motion, max_offset=self.config.temporal_range)
+        # Full precision even inside the loop's bfloat16 autocast (CUDA): composed flows are pixel
+        # positions, which bfloat16 would round by a pixel or more at this size.
+        with torch.autocast(device_type=self.frames.device.type, enabled=False):
+            carried, weight = gather_neighbours(self.mask, frames, forward=self.motion, backward=self.backward_motion,
+                                                max_offset=self.config.temporal_range)
         self.mask[frames] = ((self.prior[frames] + carried) / (1.0 + weight)).to(self.mask.dtype)
 
     def losses(self, frame_indices: Tensor, *, step: int, num_steps: int) -> dict[str, Tensor]:
