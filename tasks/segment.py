@@ -73,6 +73,11 @@ class SegmentConfig:
     lift_radius: int = 2
     """Guided-filter radius (working-resolution pixels) when lifting alpha to full resolution."""
 
+    def __post_init__(self) -> None:
+        for flag, value in (("--temporal-range", self.temporal_range), ("--temporal-sweeps", self.temporal_sweeps)):
+            if value < 0:
+                raise ConfigError(f"{flag} must be 0 or more (0 turns the space-time solve off), got {value}")
+
 
 class SegmentProblem(VideoProblem):
     """The space-time mask, the RGB-net of the layers, and the fit that solves both.

@@ -45,3 +45,15 @@ def test_an_unreliable_link_cuts_every_chain_through_it() -> None:
     # From frame 0 only frame 1 is reachable: the link 1 -> 2 is unreliable, so 2 and 3 are cut off.
     assert torch.equal(weight, torch.ones_like(weight))
     assert torch.equal(total, torch.ones_like(total))
+
+
+def test_a_negative_range_or_sweep_count_is_refused_before_any_work() -> None:
+    import pytest
+
+    from vdp.errors import ConfigError
+    from vdp.task import load_task, make_config
+
+    task = load_task("segment")
+    for option in ("temporal_range", "temporal_sweeps"):
+        with pytest.raises(ConfigError, match="must be 0 or more"):
+            make_config(task, {option: -1})
