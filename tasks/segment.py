@@ -103,9 +103,8 @@ class SegmentProblem(VideoProblem):
         # is ample for values in [0, 1] and halves the memory of long clips.
         self.register_buffer("mask", self.prior.to(torch.float16), persistent=False)
         self.backward_motion = Motion(context.backward_flow, context.forward_flow)
-        order = np.arange(self.num_frames)
-        self.solve_order = np.concatenate([order if sweep % 2 == 0 else order[::-1]
-                                           for sweep in range(max(config.temporal_sweeps, 0))])
+        frames = list(range(self.num_frames))
+        self.solve_order = [t for sweep in range(config.temporal_sweeps) for t in (frames if sweep % 2 == 0 else frames[::-1])]
         self.solved_updates = 0
         self.to(context.device)
 
@@ -123,7 +122,7 @@ class SegmentProblem(VideoProblem):
     @torch.no_grad()
     def solve(self, frames: Tensor) -> None:
         """Gauss-Seidel update of the given frames' masks (neighbours fixed at their current masks)."""
-        if self.config.temporal_range <= 0 or frames.numel() == 0:
+        if self.config.temporal_range == 0:
             return
         # Full precision even inside the loop's bfloat16 autocast (CUDA): composed flows are pixel
         # positions, which bfloat16 would round by a pixel or more at this size.
@@ -137,7 +136,7 @@ class SegmentProblem(VideoProblem):
         # (each sees the frames updated before it, which is what carries evidence along in one pass).
         due = round(len(self.solve_order) * (step + 1) / max(num_steps, 1))
         for frame in self.solve_order[self.solved_updates:due]:
-            self.solve(torch.tensor([int(frame)], device=self.frames.device))
+            self.solve(torch.tensor([frame], device=self.frames.device))
         self.solved_updates = max(self.solved_updates, due)
         config = self.config
         out = self(frame_indices.to(self.frames.device))
