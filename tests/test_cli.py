@@ -168,3 +168,32 @@ def test_benches_take_the_run_options_and_their_task_options(bench: str, task_op
     assert completed.returncode == 0, completed.stderr
     for option in ("--perceptual", "--steps", "--device", "--max-side", task_option):
         assert option in completed.stdout, option
+
+
+def test_synth_lowlight_gamma_range(tmp_path: Path) -> None:
+    frames, _ = make_moving_object_video(num_frames=2, height=24, width=32, seed=2)
+    write_mp4(frames, tmp_path / "clip.mp4", fps=Fraction(24))
+    completed = vdp_cli("synth", "lowlight", "--help", timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert "--gamma-range" in completed.stdout and "0.8,1.2" in completed.stdout
+    completed = vdp_cli("synth", "lowlight", str(tmp_path / "clip.mp4"), str(tmp_path / "out"),
+                        "--gamma-range", "1.5,1.5")
+    assert completed.returncode == 0, completed.stderr
+    recipe = json.loads((tmp_path / "out" / "recipe.json").read_text())
+    assert recipe["gamma_range"] == [1.5, 1.5] and recipe["videos"]["clip"]["gamma"] == 1.5
+
+
+@pytest.mark.parametrize("value, message", [
+    ("1.2", "--gamma-range expects 2 float values separated by commas, e.g. 1.2,2.5; got '1.2'"),
+    ("1.2,x", "--gamma-range expects 2 float values separated by commas"),
+    ("0.6,1.2,2.5", "--gamma-range expects 2 float values separated by commas"),
+    ("2.5,1.2", "0 < low <= high <= 5"),
+])
+def test_synth_lowlight_bad_gamma_range_is_a_one_line_error(tmp_path: Path, value: str, message: str) -> None:
+    write_mp4(np.zeros((2, 24, 32, 3), np.uint8), tmp_path / "clip.mp4", fps=Fraction(24))
+    completed = vdp_cli("synth", "lowlight", str(tmp_path / "clip.mp4"), str(tmp_path / "out"),
+                        f"--gamma-range={value}")
+    assert completed.returncode == 2
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], completed.stderr
+    assert not (tmp_path / "out").exists()

@@ -85,6 +85,7 @@ def test_haze_layout_and_recipe(frame_folder: Path, tmp_path: Path) -> None:
 
     assert read_recipe(out) == recipe
     assert recipe["kind"] == "haze" and recipe["seed"] == 3 and recipe["vdp_version"]
+    assert "gamma_range" not in recipe  # low light only
     entry = recipe["videos"]["street"]
     assert (entry["frames"], entry["height"], entry["width"]) == (NUM_FRAMES, HEIGHT, WIDTH)
     assert 1.0 <= entry["beta"] <= 2.5
@@ -162,6 +163,71 @@ def test_lowlight_layout_and_brightness(
     assert measured == pytest.approx(expected, rel=0.1, abs=0.004)
     # Noise is independent from frame to frame (the source frames 0 and 1 differ only in blue).
     assert not np.array_equal(low[0, ..., 0], low[1, ..., 0])
+
+
+def test_default_gamma_range_draws_what_it_always_drew(davis_root: Path, tmp_path: Path) -> None:
+    default = synthesize_lowlight(davis_root, tmp_path / "default", seed=0, limit_frames=2)
+    explicit = synthesize_lowlight(
+        davis_root, tmp_path / "explicit", seed=0, limit_frames=2, gamma_range=(0.8, 1.2)
+    )
+    assert default["gamma_range"] == explicit["gamma_range"] == [0.8, 1.2]
+    assert default["videos"] == explicit["videos"]
+    for entry in default["videos"].values():
+        # The per-video draw is the one made before gamma_range existed: the default range's.
+        drawn = degrade.draw_lowlight_parameters(np.random.default_rng(entry["seed"]), (0.8, 1.2))
+        assert LowLightParameters.from_dict(entry) == drawn
+    assert {
+        name: data for name, data in all_files(tmp_path / "default").items() if name != "recipe.json"
+    } == {name: data for name, data in all_files(tmp_path / "explicit").items() if name != "recipe.json"}
+
+
+def test_gamma_range_changes_gamma_only(davis_root: Path, tmp_path: Path) -> None:
+    default = synthesize_lowlight(davis_root, tmp_path / "default", seed=4, limit_frames=2)
+    strong = synthesize_lowlight(
+        davis_root, tmp_path / "strong", seed=4, limit_frames=2, gamma_range=(1.2, 2.5)
+    )
+    assert read_recipe(tmp_path / "strong")["gamma_range"] == strong["gamma_range"] == [1.2, 2.5]
+    for name, entry in strong["videos"].items():
+        assert 1.2 <= entry["gamma"] <= 2.5
+        # Same rng order: gain and noise are those of the default range.
+        for key in ("gain", "shot_noise", "read_noise"):
+            assert entry[key] == default["videos"][name][key]
+    # A stronger gamma darkens the mid-tones more.
+    for name in strong["videos"]:
+        assert read_folder(tmp_path / "strong" / "input" / name).mean() < read_folder(
+            tmp_path / "default" / "input" / name
+        ).mean()
+
+
+@pytest.mark.parametrize("gamma", [0.6, 2.5])
+def test_equal_gamma_range_fixes_gamma(davis_root: Path, tmp_path: Path, gamma: float) -> None:
+    recipe = synthesize_lowlight(
+        davis_root, tmp_path / "fixed", limit_frames=1, gamma_range=(gamma, gamma)
+    )
+    assert recipe["gamma_range"] == [gamma, gamma]
+    assert [entry["gamma"] for entry in recipe["videos"].values()] == [gamma, gamma]
+
+
+def test_gamma_range_is_drawn_uniformly_inside() -> None:
+    gammas = [
+        degrade.draw_lowlight_parameters(np.random.default_rng(seed), (0.6, 2.5)).gamma
+        for seed in range(200)
+    ]
+    assert min(gammas) >= 0.6 and max(gammas) <= 2.5
+    assert min(gammas) < 0.8 and max(gammas) > 2.2  # the whole range is used
+
+
+@pytest.mark.parametrize(
+    "gamma_range",
+    [(2.5, 1.2), (0.0, 1.0), (-1.0, 1.0), (1.0, 6.0), (1.0, float("nan")), (1.0, float("inf")),
+     (1.0,), (1.0, 1.5, 2.0), "1.2,2.5", 1.5, ("1.2", "2.5"), (True, 2.0), None],
+)
+def test_bad_gamma_range_is_refused(
+    gamma_range, frame_folder: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"gamma_range must be two finite numbers.*e\.g\."):
+        synthesize_lowlight(frame_folder, tmp_path / "out", gamma_range=gamma_range)
+    assert not (tmp_path / "out").exists()
 
 
 def test_npy_frames_load_as_uint8_rgb(frame_folder: Path, tmp_path: Path) -> None:

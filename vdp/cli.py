@@ -460,14 +460,30 @@ def synth_haze(source: Path, output: Path, seed: int, limit_frames: Optional[int
     _run_guarded(work)
 
 
+def _parse_gamma_range(value: str) -> tuple[float, float]:
+    """`--gamma-range LOW,HIGH` as two floats (their range is checked by `vdp.degrade`)."""
+    from vdp.errors import ConfigError
+
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:  # not a number, or not exactly two of them
+        raise ConfigError(
+            f"--gamma-range expects 2 float values separated by commas, e.g. 1.2,2.5; got {value!r}"
+        ) from None
+    return low, high
+
+
 @synth_app.command("lowlight")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
 @_synth_options
 @click.option("--format", "frame_format", default="png", show_default=True,
               help="png or npy (SDSD *_np style, BGR order).")
+@click.option("--gamma-range", default="0.8,1.2", show_default=True, metavar="LOW,HIGH",
+              help="Each video's gamma is drawn from this range (0 < LOW <= HIGH <= 5); e.g. 1.2,2.5 for strong "
+                   "curves, or 1.5,1.5 for one known gamma. Recorded in recipe.json.")
 def synth_lowlight(source: Path, output: Path, seed: int, limit_frames: Optional[int], max_side: Optional[int],
-                   overwrite: bool, frame_format: str) -> None:
+                   overwrite: bool, frame_format: str, gamma_range: str) -> None:
     """Low-light videos: gain, gamma and signal-dependent (Poisson-Gaussian) noise.
 
     SOURCE: clean video file, frame folder, or DAVIS root. OUTPUT: output folder (SDSD layout:
@@ -479,7 +495,8 @@ def synth_lowlight(source: Path, output: Path, seed: int, limit_frames: Optional
         from vdp.degrade import synthesize_lowlight
 
         recipe = synthesize_lowlight(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
-                                     format=frame_format, overwrite=overwrite)
+                                     format=frame_format, gamma_range=_parse_gamma_range(gamma_range),
+                                     overwrite=overwrite)
         click.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
 
     _run_guarded(work)

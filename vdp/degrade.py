@@ -18,7 +18,10 @@ Degradations, applied frame by frame to the frame's values scaled to [0, 1]:
   is smooth in space and in time (no flicker). ``beta`` and the airlight ``A`` are drawn per video.
 - low light: ``low = gain * J ** gamma`` plus Poisson-Gaussian sensor noise (shot noise whose
   variance grows with the signal, and read noise), drawn afresh for every frame as on a real
-  sensor, then quantised to uint8.
+  sensor, then quantised to uint8. ``gamma`` is drawn per video from ``gamma_range`` (by default
+  0.8-1.2, curves close to a pure gain); a wider or higher range (``--gamma-range 1.2,2.5`` on the
+  command line) makes sets with strong curves, and ``low == high`` fixes every video's gamma
+  (known-gamma checks). The range is recorded in ``recipe.json``.
 
 Both are applied to the stored (display) values, not to linearised light, because that is the
 space in which vdp's task models are written: the recorded parameters then invert the hazy
@@ -82,10 +85,14 @@ _PLANE_TILT = 0.2  # sideways tilt of the ground plane, depth change across the 
 # Low light, in units of the [0, 1] signal. Shot noise: variance = shot_noise * signal (a
 # Poisson photon count scaled by shot_noise); read noise: Gaussian with sigma read_noise.
 _GAIN_RANGE = (0.08, 0.25)
-# Gamma around 1: frames are stored gamma-encoded, where less light is close to a pure gain
-# ((gain * linear) ** (1/2.2) = gain ** (1/2.2) * J); camera tone curves bend it either way. (The
-# paper's model X_in = (s * X_out) ** g with g in (0, 1) covers gamma <= 1; gamma > 1 is outside it.)
+# Default gamma range, around 1: frames are stored gamma-encoded, where less light is close to a
+# pure gain ((gain * linear) ** (1/2.2) = gain ** (1/2.2) * J); camera tone curves bend it either
+# way. `gamma_range` (`--gamma-range`) replaces it to make sets with stronger curves (e.g. 1.2-2.5,
+# as some low-light training sets use) or one fixed gamma (low == high).
 _GAMMA_RANGE = (0.8, 1.2)
+# Largest gamma accepted: with gains of 0.08-0.25, a larger one leaves little but the
+# highlights above a few grey levels.
+_GAMMA_LIMIT = 5.0
 _SHOT_NOISE_RANGE = (0.0005, 0.003)  # at signal 0.1: noise sigma 0.007-0.017 (2-4 grey levels)
 _READ_NOISE_RANGE = (0.002, 0.01)
 
@@ -227,11 +234,17 @@ def draw_haze_parameters(rng: np.random.Generator) -> HazeParameters:
     )
 
 
-def draw_lowlight_parameters(rng: np.random.Generator) -> LowLightParameters:
-    """Draw a video's exposure (gain, gamma) and sensor noise (shot and read)."""
+def draw_lowlight_parameters(
+    rng: np.random.Generator, gamma_range: tuple[float, float] = _GAMMA_RANGE
+) -> LowLightParameters:
+    """Draw a video's exposure (gain, gamma) and sensor noise (shot and read).
+
+    ``gamma`` is uniform in ``gamma_range`` (exactly ``low`` when ``low == high``); the rng is
+    drawn in the same order whatever the range, so the other parameters do not depend on it.
+    """
     return LowLightParameters(
         gain=float(rng.uniform(*_GAIN_RANGE)),
-        gamma=float(rng.uniform(*_GAMMA_RANGE)),
+        gamma=float(rng.uniform(*gamma_range)),
         shot_noise=float(rng.uniform(*_SHOT_NOISE_RANGE)),
         read_noise=float(rng.uniform(*_READ_NOISE_RANGE)),
     )
@@ -414,6 +427,33 @@ def _check_options(seed: int, limit_frames: int | None, max_side: int | None) ->
         )
 
 
+def check_gamma_range(gamma_range: Any) -> tuple[float, float]:
+    """``gamma_range`` as ``(low, high)`` floats, checked: finite, ``0 < low <= high <= 5``.
+
+    Raises:
+        ConfigError: not two numbers, or out of that range.
+    """
+    expected = (
+        f"gamma_range must be two finite numbers (low, high) with 0 < low <= high <= "
+        f"{_GAMMA_LIMIT:g}, e.g. (1.2, 2.5), or (1.5, 1.5) for one fixed gamma; got {gamma_range!r}."
+    )
+    if isinstance(gamma_range, (str, bytes)):
+        raise ConfigError(expected)
+    try:
+        values = tuple(gamma_range)
+    except TypeError:
+        raise ConfigError(expected) from None
+    if len(values) != 2 or not all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in values
+    ):
+        raise ConfigError(expected)
+    low, high = float(values[0]), float(values[1])
+    if not (math.isfinite(low) and math.isfinite(high) and 0.0 < low <= high <= _GAMMA_LIMIT):
+        raise ConfigError(expected)
+    return low, high
+
+
 def _prepare_output(out: Path, *, overwrite: bool) -> None:
     """Refuse to touch an existing benchmark unless ``overwrite``; then remove what its recipe
     lists (only that: ``out`` may hold other files of the user's)."""
@@ -484,9 +524,13 @@ def _synthesize(
     max_side: int | None,
     frame_format: str,
     npy_channel_order: str = "bgr",
+    gamma_range: tuple[float, float] = _GAMMA_RANGE,
     overwrite: bool,
 ) -> dict[str, Any]:
-    """The shared loop: list sources, check the output, degrade each video frame by frame."""
+    """The shared loop: list sources, check the output, degrade each video frame by frame.
+
+    ``gamma_range`` is used (and recorded in the recipe) for low light only.
+    """
     from vdp import __version__
 
     _check_options(seed, limit_frames, max_side)
@@ -508,6 +552,7 @@ def _synthesize(
             else "I = quantise(shot_noise*Poisson(gain*J**gamma/shot_noise) + N(0, read_noise**2))"
             ", on frame values in [0, 1]"
         ),
+        **({"gamma_range": [float(v) for v in gamma_range]} if kind == "lowlight" else {}),
         "seed": int(seed),
         "vdp_version": __version__,
         "source": str(Path(src).expanduser().resolve()),
@@ -520,7 +565,11 @@ def _synthesize(
         rng = np.random.default_rng(own_seed)
         video = read_video(path, max_frames=limit_frames)
         height, width = _target_size(video.height, video.width, max_side)
-        parameters = draw_haze_parameters(rng) if kind == "haze" else draw_lowlight_parameters(rng)
+        parameters = (
+            draw_haze_parameters(rng)
+            if kind == "haze"
+            else draw_lowlight_parameters(rng, gamma_range=gamma_range)
+        )
         entry: dict[str, Any] = {
             "source": str(path.resolve()),
             "seed": own_seed,
@@ -608,6 +657,7 @@ def synthesize_lowlight(
     max_side: int | None = None,
     format: str = "png",  # noqa: A002 - the brief's and SDSD's word for it
     npy_channel_order: str = "bgr",
+    gamma_range: tuple[float, float] = _GAMMA_RANGE,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write an SDSD-like low-light benchmark: ``out/input/<pair>/``, ``out/GT/<pair>/``.
@@ -626,16 +676,22 @@ def synthesize_lowlight(
             SDSD authors saved theirs in OpenCV's BGR order (see
             ``vdp.bench.restoration.SDSD_NPY_CHANNEL_ORDER``); pass ``"bgr"`` for folders that
             SDSD's own loaders should read with the right colours. Recorded in the recipe.
+        gamma_range: ``(low, high)``, each video's gamma is drawn uniformly from it (``low ==
+            high``: that gamma for every video); ``0 < low <= high <= 5``. The default, 0.8-1.2,
+            keeps curves close to a pure gain; e.g. ``(1.2, 2.5)`` makes strong ones. Recorded in
+            the recipe as ``gamma_range``; the other parameters (gain, noise levels) do not
+            depend on it.
         overwrite: replace a benchmark already in ``out`` (otherwise refused).
 
     Returns:
-        The recipe, also written to ``out/recipe.json``: kind, seed, vdp version, source, and
-        per video its frame count, size, ``gain``, ``gamma``, ``shot_noise`` and ``read_noise``.
+        The recipe, also written to ``out/recipe.json``: kind, seed, ``gamma_range``, vdp version,
+        source, and per video its frame count, size, ``gain``, ``gamma``, ``shot_noise`` and
+        ``read_noise``.
 
     Raises:
         VideoInputError: the source is missing, empty, or of an unknown type.
-        ConfigError: an option is out of range or ``format`` unknown, or ``out`` holds a
-            benchmark and not ``overwrite``.
+        ConfigError: an option (``gamma_range`` included) is out of range or ``format``
+            unknown, or ``out`` holds a benchmark and not ``overwrite``.
     """
     if npy_channel_order not in ("rgb", "bgr"):
         raise ConfigError(
@@ -645,7 +701,9 @@ def synthesize_lowlight(
         raise ConfigError(
             f"format must be one of {', '.join(FRAME_FORMATS)}; got {format!r}."
         )
+    gamma_range = check_gamma_range(gamma_range)
     return _synthesize(
         "lowlight", src, out, seed=seed, limit_frames=limit_frames, max_side=max_side,
-        frame_format=format, npy_channel_order=npy_channel_order, overwrite=overwrite,
+        frame_format=format, npy_channel_order=npy_channel_order, gamma_range=gamma_range,
+        overwrite=overwrite,
     )  # fmt: skip
