@@ -67,15 +67,16 @@ def dark_context():
 
 
 def test_relight_starts_at_its_formula_inverted(dark_context) -> None:
-    # log X_in = g * (log s + log X_out): with its nets at their zero start, the problem's enhanced
-    # frames and illumination put back into the formula give the input frames again.
+    # log X_in = g * (log s + log X_out): before the fit, the problem's enhanced frames (the
+    # formula inverted, stored in half precision) and illumination put back into the formula give
+    # the input frames again.
     problem = RelightTask().build(dark_context, RelightConfig(gamma_init=0.85))
     with torch.no_grad():
         out = problem(torch.arange(dark_context.num_frames))
     g = problem.g.item()
     assert g == pytest.approx(0.85, abs=1e-6)
     reconstruction = (torch.exp(out["log_s"]) * out["enhanced"]) ** g
-    torch.testing.assert_close(reconstruction, out["frames"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(reconstruction, out["frames"], atol=2e-4, rtol=2e-3)
     assert float(out["enhanced"].max()) == pytest.approx(0.95, abs=1e-3)  # the exposure start
     assert bool((out["enhanced"] > out["frames"]).all())  # the input was darkened (s < 1)
 
@@ -85,16 +86,32 @@ def test_gamma_start_from_exposure_statistics() -> None:
     clear = rng.uniform(0, 1, size=(4, 32, 32, 3)) ** 2
     clear[:, :2, :2] = 1.0  # some near-white
     dark = (0.2 * clear * 255).astype(np.uint8)
-    g, s, stats = exposure_start(dark, RelightConfig().gamma_init)
-    assert g == RelightConfig().gamma_init
+    g, s, stats = exposure_start(dark, 0.9)
+    assert g == 0.9 and stats["gamma_source"] == "given"
     luminance = (dark / 255.0) @ np.array([0.2126, 0.7152, 0.0722])
     highlight = np.percentile(luminance[:: max(1, 4 // 8)], 99)
     assert math.isclose(highlight ** (1 / g) / s, 0.95, rel_tol=0.02)
     assert 0 < s < 1 and stats["input_p99"] > stats["input_median"]
-    g_given, _, _ = exposure_start(dark, 0.7)
-    assert g_given == 0.7
+    g_given, _, _ = exposure_start(dark, 1.7)
+    assert g_given == 1.7  # curves above 1 are representable
     with pytest.raises(ConfigError):
-        exposure_start(dark, 1.5)
+        RelightConfig(gamma_init=0.0)
+
+
+def test_estimated_gamma_follows_the_darkening_curve() -> None:
+    # One scene darkened by steeper and steeper curves: the exposure prior's estimate rises with the
+    # true gamma, and the start then inverts each to the same brightness. (Its level depends on
+    # the scene, which the prior cannot know: docs/method.md §2.3.)
+    rng = np.random.default_rng(1)
+    clear = np.clip(rng.normal(0.45, 0.18, size=(4, 48, 48, 3)), 0.02, 1.0)
+    estimates = []
+    for gamma in (0.6, 1.0, 1.6, 2.5):
+        dark = np.round(0.3 * clear**gamma * 255).astype(np.uint8)
+        g, s, stats = exposure_start(dark, None)
+        assert stats["gamma_source"].startswith("estimated")
+        estimates.append(g)
+    assert all(a < b for a, b in zip(estimates, estimates[1:]))
+    assert estimates[-1] > 1.2  # gamma > 1 is reached, not clipped at 1
 
 
 @pytest.mark.parametrize("learn_gamma", [True, False])

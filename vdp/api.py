@@ -183,6 +183,7 @@ def prepare(
         flow_method=flow.method,
         flow_reason=flow.reason,
         cache_dir=cache_dir,
+        full_frames=video.frames,
     )
 
 

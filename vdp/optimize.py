@@ -75,6 +75,12 @@ class DivergenceError(VdpError, RuntimeError):
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
 
 
+#: A loss counts as diverging when it exceeds ten times the recent median, that median taken as at least
+#: this: a fit whose loss is near zero (a layer solved to reconstruct its input) moves by more than
+#: ten times when a solve step changes it, and that is not a divergence.
+SPIKE_FLOOR = 1e-2
+
+
 def learning_rate_at(step: int, config: OptimConfig) -> float:
     """Warm-up over the first 5% of steps, then cosine decay to 5% of the peak rate."""
     warmup = max(1, config.num_steps // 20)
@@ -121,7 +127,7 @@ def optimise(
             terms = problem.losses(frame_indices, step=step, num_steps=config.num_steps)
         total = sum(value.float() for value in terms.values())
         value = float(total.detach())
-        spike = len(recent) >= 20 and value > 10.0 * max(sorted(recent)[len(recent) // 2], 1e-6)
+        spike = len(recent) >= 20 and value > 10.0 * max(sorted(recent)[len(recent) // 2], SPIKE_FLOOR)
         if spike and just_restored and math.isfinite(value):
             # The last good weights give this loss too: the objective changed (a task staging its
             # fit), the weights did not diverge. Take back the halving and measure spikes from here.

@@ -47,6 +47,10 @@ class Context:
     perceptual: Any = None
     """Frozen VGG16 relu3_3 features (`vdp.perceptual`) when their weights are available, else None."""
     perceptual_reason: str = "perceptual: off"
+    full_frames: Any = None
+    """The video's own frames at full resolution, (T, H, W, 3) uint8 (the array, or a frame store:
+    `full_frames[t]` gives one frame; never a copy), for a read-out that combines a frame with its
+    neighbours; None when the caller has none (then each frame is lifted alone)."""
 
     @property
     def num_frames(self) -> int:
