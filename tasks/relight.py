@@ -225,33 +225,42 @@ class RelightTask:
         # Illumination is displayed normalised to its maximum (it is far below 1 in a dark video).
         display_scale = 1.0 / max(float(illumination.max()), 1e-6)
 
-        def lifted_illumination(index: int, frame: np.ndarray) -> np.ndarray:
+        cache_size = 2 * config.temporal_range + 8  # a frame's neighbours and the writer's frames in flight
+
+        def lift(index: int, frame: np.ndarray) -> np.ndarray:
             return upsample_alpha(np.clip(illumination[index] * display_scale, 0, 1), frame,
                                   radius=config.lift_radius) / display_scale
 
-        @functools.lru_cache(maxsize=2 * config.temporal_range + 8)
-        def inversion(index: int) -> tuple[Tensor, Tensor]:
-            """Frame `index` inverted at full resolution with the learned g and its illumination."""
-            frame = np.asarray(context.full_frames[index])
+        @functools.lru_cache(maxsize=cache_size)
+        def lifted_illumination(index: int) -> np.ndarray:
+            return lift(index, np.asarray(context.full_frames[index]))
+
+        def inverted(frame: np.ndarray, lifted: np.ndarray) -> Tensor:
+            """A frame inverted at full resolution with the learned g and its lifted illumination."""
             image = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
-            log_s = torch.from_numpy(np.log(np.maximum(lifted_illumination(index, frame), 1e-4)))[None, None]
-            return invert(image, g, log_s), torch.ones(1, 1, *frame.shape[:2])
+            return invert(image, g, torch.from_numpy(np.log(np.maximum(lifted, 1e-4)))[None, None])
+
+        @functools.lru_cache(maxsize=cache_size)
+        def inversion(index: int) -> tuple[Tensor, Tensor]:
+            frame = np.asarray(context.full_frames[index])
+            return inverted(frame, lifted_illumination(index)), torch.ones(1, 1, *frame.shape[:2])
 
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             # The full-resolution inversion, fused with the neighbours' along the solve's links,
             # guides the working-resolution solve back to full size: edges from the frames, flat
             # regions from the solve (a guided filter with a noise-level eps).
             if context.full_frames is not None:
+                lifted = lifted_illumination(t)
                 guide = problem.layer.fused_full_resolution(t, inversion)
             else:  # no video to take neighbours from: the frame alone
-                image = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
-                guide = invert(image, g, torch.from_numpy(np.log(np.maximum(lifted_illumination(t, frame), 1e-4)))[None, None])
+                lifted = lift(t, frame)
+                guide = inverted(frame, lifted)
             low = problem.layer.value[t : t + 1].float().cpu()
             channels = [fast_guided_upsample(low[:, c : c + 1], guide, radius=config.lift_radius, eps=config.lift_eps)
                         for c in range(3)]
             result = torch.cat(channels, 1)[0].permute(1, 2, 0).numpy()
             result = (np.clip(result, 0, 1) * 255 + 0.5).astype(np.uint8)
-            shown = np.clip(lifted_illumination(t, frame) * display_scale, 0, 1)
+            shown = np.clip(lifted * display_scale, 0, 1)
             return {"frames": result, "illumination": (shown * 255 + 0.5).astype(np.uint8),
                     "preview": np.concatenate([frame, result], axis=1)}
 
