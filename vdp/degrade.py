@@ -1,4 +1,4 @@
-"""Turn clean videos into benchmark folders with ground truth: synthetic haze and low light.
+"""Turn clean videos into benchmark folders with ground truth: synthetic haze, low light, blends.
 
 For users who want to test dehazing or relighting on their own footage. A source is a video file,
 a folder of frames, a folder holding several of those, or a DAVIS root (one video per sequence
@@ -8,7 +8,9 @@ in ``JPEGImages/480p/<seq>/``). Two layouts are written, mirroring the real benc
     synthesize_haze      ->  out/hazy/<video>/00000.png   out/gt/<video>/00000.png    (REVIDE)
     synthesize_lowlight  ->  out/input/<pair>/00000.png   out/GT/<pair>/00000.png     (SDSD)
                              (or 00000.npy: (H, W, 3) uint8 RGB, like SDSD's *_np variants)
-    both                 ->  out/recipe.json  (kind, seed, vdp version, source, per-video values)
+    synthesize_blend     ->  out/<a>+<b>/blend/00000.png  out/<a>+<b>/layer1/  out/<a>+<b>/layer2/
+                             (one item per unordered pair of source videos; vdp bench blend)
+    all                  ->  out/recipe.json  (kind, seed, vdp version, source, per-item values)
 
 Degradations, applied frame by frame to the frame's values scaled to [0, 1]:
 
@@ -23,7 +25,11 @@ Degradations, applied frame by frame to the frame's values scaled to [0, 1]:
   command line) makes sets with strong curves, and ``low == high`` fixes every video's gamma
   (known-gamma checks). The range is recorded in ``recipe.json``.
 
-Both are applied to the stored (display) values, not to linearised light, because that is the
+- blend: two videos mixed with one coefficient ``a`` in (0, 1),
+  ``blend = round(a * layer1 + (1 - a) * layer2)``, the input of the Visual Centrifuge's layer
+  separation (Alayrac et al., CVPR 2019) and of vdp's ``separate`` task.
+
+All are applied to the stored (display) values, not to linearised light, because that is the
 space in which vdp's task models are written: the recorded parameters then invert the hazy
 frames exactly up to quantisation. Everything is deterministic for a seed: per-video parameters
 come from ``zlib.crc32`` of the seed and the video's name (stable across runs and machines, unlike
@@ -63,6 +69,18 @@ RECIPE_FILE = "recipe.json"
 
 LAYOUTS: dict[str, tuple[str, str]] = {"haze": ("hazy", "gt"), "lowlight": ("input", "GT")}
 """Per kind, the (degraded, clean) folder names under ``out``: REVIDE's and SDSD's."""
+
+BLEND_FOLDERS = ("blend", "layer1", "layer2")
+"""The folders of one blend item, ``out/<pair>/<folder>/%05d.png``: the mix, then its two layers."""
+
+KINDS = (*LAYOUTS, "blend")
+"""Every kind of benchmark a recipe can describe."""
+
+PAIR_SEPARATOR = "+"
+"""Joins the two source names of a blend item: ``bear+camel`` (sorted names, first one first)."""
+
+BLEND_RANDOM_RANGE = (0.3, 0.7)
+"""Range of the mixing coefficient drawn per pair with ``coefficient="random"``."""
 
 FRAME_FORMATS = ("png", "npy")
 """Frame file formats for the low-light layout (haze is always PNG, like REVIDE)."""
@@ -472,12 +490,14 @@ def _prepare_output(out: Path, *, overwrite: bool) -> None:
     except VideoInputError as error:
         logger.warning("replacing an unreadable %s (%s)", recipe_file, error)
         previous = {}
-    folders = LAYOUTS.get(previous.get("kind", ""), ())
-    for name in previous.get("videos", {}):
-        for folder in folders:
-            target = out / folder / name
-            if target.is_dir() and target.parent == out / folder:  # never follow odd names out
-                shutil.rmtree(target)
+    if previous.get("kind") == "blend":
+        targets = [(out / name, out) for name in previous.get("pairs", {})]
+    else:
+        folders = LAYOUTS.get(previous.get("kind", ""), ())
+        targets = [(out / folder / name, out / folder) for name in previous.get("videos", {}) for folder in folders]
+    for target, parent in targets:
+        if target.is_dir() and target.parent == parent and target != parent:  # never follow odd names out
+            shutil.rmtree(target)
     recipe_file.unlink()
     logger.info("removed the previous %s benchmark in %s", previous.get("kind", "?"), out)
 
@@ -488,8 +508,8 @@ def _write_recipe(out: Path, recipe: dict[str, Any]) -> None:
 
 
 def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
-    """The recipe of a benchmark folder written by :func:`synthesize_haze` or
-    :func:`synthesize_lowlight` (the dict they returned).
+    """The recipe of a benchmark folder written by :func:`synthesize_haze`,
+    :func:`synthesize_lowlight` or :func:`synthesize_blend` (the dict they returned).
 
     Raises:
         VideoInputError: ``out`` holds no readable ``recipe.json``.
@@ -498,7 +518,7 @@ def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
     if not recipe_file.is_file():
         raise VideoInputError(
             f"Expected a synthesized benchmark folder with a {RECIPE_FILE}; there is none at "
-            f"{recipe_file}. Make one with `synthesize_haze` or `synthesize_lowlight`."
+            f"{recipe_file}. Make one with `synthesize_haze`, `synthesize_lowlight` or `synthesize_blend`."
         )
     try:
         recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
@@ -506,9 +526,9 @@ def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
         raise VideoInputError(
             f"Could not read {recipe_file}: {error}. Synthesize it again."
         ) from error
-    if not isinstance(recipe, dict) or recipe.get("kind") not in LAYOUTS:
+    if not isinstance(recipe, dict) or recipe.get("kind") not in KINDS:
         raise VideoInputError(
-            f"Expected {recipe_file} to describe a 'haze' or 'lowlight' benchmark; it does not. "
+            f"Expected {recipe_file} to describe a 'haze', 'lowlight' or 'blend' benchmark; it does not. "
             "Synthesize it again."
         )
     return recipe
@@ -707,3 +727,249 @@ def synthesize_lowlight(
         frame_format=format, npy_channel_order=npy_channel_order, gamma_range=gamma_range,
         overwrite=overwrite,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Blends of two videos (layer separation)
+
+
+def check_coefficient(coefficient: Any) -> float | str:
+    """``coefficient`` checked: a finite number strictly between 0 and 1, or ``"random"``.
+
+    Raises:
+        ConfigError: anything else (0 and 1 are refused: one layer would be absent).
+    """
+    if isinstance(coefficient, str) and coefficient.strip().lower() == "random":
+        return "random"
+    low, high = BLEND_RANDOM_RANGE
+    expected = (
+        "coefficient must be a number strictly between 0 and 1 (the share of layer 1 in the blend, e.g. "
+        f"0.5), or 'random' (drawn per pair in [{low:g}, {high:g}]); got {coefficient!r}."
+    )
+    if isinstance(coefficient, (bool, np.bool_)) or not isinstance(
+        coefficient, (int, float, np.integer, np.floating)
+    ):
+        raise ConfigError(expected)
+    value = float(coefficient)
+    if not (math.isfinite(value) and 0.0 < value < 1.0):
+        raise ConfigError(expected)
+    return value
+
+
+def parse_coefficient(value: str) -> float | str:
+    """``--coefficient`` from the command line: a number in (0, 1) or the word ``random``."""
+    if value.strip().lower() == "random":
+        return "random"
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(
+            f"--coefficient expects a number strictly between 0 and 1 (e.g. 0.5) or the word random; got {value!r}."
+        ) from None
+    return check_coefficient(number)
+
+
+def check_size(size: Any) -> tuple[int, int] | None:
+    """``size`` as ``(width, height)`` whole numbers of at least 16 each, or ``None``.
+
+    Raises:
+        ConfigError: not two whole numbers, or a side below 16.
+    """
+    if size is None:
+        return None
+    expected = f"size must be (width, height), two whole numbers of at least {_MIN_SIDE}, e.g. (224, 128); got {size!r}."
+    if isinstance(size, (str, bytes)):
+        raise ConfigError(expected)
+    try:
+        values = tuple(size)
+    except TypeError:
+        raise ConfigError(expected) from None
+    if len(values) != 2 or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values
+    ):
+        raise ConfigError(expected)
+    width, height = int(values[0]), int(values[1])
+    if width < _MIN_SIDE or height < _MIN_SIDE:
+        raise ConfigError(expected)
+    return width, height
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """``--size WxH`` from the command line (``224x128``) as ``(width, height)``, checked."""
+    parts = value.strip().lower().split("x")
+    try:
+        width, height = (int(part) for part in parts)
+    except ValueError:  # not whole numbers, or not exactly two of them
+        raise ConfigError(
+            f"--size expects WIDTHxHEIGHT in pixels, e.g. 224x128; got {value!r}."
+        ) from None
+    return check_size((width, height))  # type: ignore[return-value]
+
+
+def blend_frame(layer1: np.ndarray, layer2: np.ndarray, a: float) -> np.ndarray:
+    """``round(a * layer1 + (1 - a) * layer2)`` of two uint8 frames, computed in float64.
+
+    Rounding is numpy's (halves to the even neighbour, e.g. 127.5 -> 128, 126.5 -> 126).
+
+    Args:
+        layer1: ``(H, W, 3)`` uint8 RGB.
+        layer2: ``(H, W, 3)`` uint8 RGB of the same shape.
+        a: share of layer 1, in (0, 1).
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    if layer1.shape != layer2.shape:
+        raise ValueError(f"layers of different shapes {layer1.shape} and {layer2.shape} cannot be blended")
+    mix = a * layer1.astype(np.float64) + (1.0 - a) * layer2.astype(np.float64)
+    return np.clip(np.rint(mix), 0, 255).astype(np.uint8)
+
+
+def _resize_exactly(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``frame`` at ``(height, width)``: area averaging when no side grows, bilinear otherwise."""
+    if frame.shape[:2] == (height, width):
+        return frame
+    grows = height > frame.shape[0] or width > frame.shape[1]
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR if grows else cv2.INTER_AREA)
+
+
+def pair_names(names: list[str]) -> list[tuple[str, str, str]]:
+    """Every unordered pair of ``names`` as ``(item name, first, second)``, sorted names first.
+
+    Raises:
+        VideoInputError: fewer than two names, or two pairs that would get the same item name
+            (names holding ``+``).
+    """
+    ordered = sorted(names)
+    pairs = [
+        (f"{first}{PAIR_SEPARATOR}{second}", first, second)
+        for index, first in enumerate(ordered)
+        for second in ordered[index + 1:]
+    ]
+    items = [item for item, _, _ in pairs]
+    clashes = sorted({item for item in items if items.count(item) > 1})
+    if clashes:
+        raise VideoInputError(
+            f"Two pairs of videos would both be written as {clashes[0]!r} (a name holds "
+            f"{PAIR_SEPARATOR!r}); rename the videos."
+        )
+    return pairs
+
+
+def synthesize_blend(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    limit_frames: int | None = None,
+    max_side: int | None = None,
+    size: tuple[int, int] | None = None,
+    coefficient: float | str = 0.5,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a layer-separation benchmark: every pair of source videos mixed into one.
+
+    For each unordered pair of videos (names sorted, ``first < second``), the item
+    ``out/<first>+<second>/`` holds ``blend/%05d.png``, ``layer1/%05d.png`` (``first``) and
+    ``layer2/%05d.png`` (``second``), with ``blend = round(a * layer1 + (1 - a) * layer2)``
+    (:func:`blend_frame`). Both layers are cut to the shorter video (and ``limit_frames``) and
+    brought to one size: ``size`` exactly, else layer 1's size after ``max_side`` (layer 2 is
+    resized to it, whatever its aspect ratio; a warning says when that distorts it). Each pair
+    is written into a hidden folder and renamed when complete; ``recipe.json`` comes last.
+
+    Args:
+        src: a folder of videos or frame folders, or a DAVIS root (see :func:`list_sources`),
+            holding at least two videos.
+        out: output folder (created if missing).
+        seed: makes ``coefficient="random"`` reproducible; each pair draws from its own seed
+            (``video_seed(seed, "<first>+<second>")``), so a pair's ``a`` does not depend on the
+            other videos.
+        limit_frames: keep at most this many frames per pair (``None``: the shorter video's).
+        max_side: shrink frames so that the longer side is at most this (``None``: keep).
+        size: ``(width, height)`` to resize every frame to exactly (area averaging when
+            shrinking); not together with ``max_side``.
+        coefficient: ``a``, the share of layer 1, in (0, 1); or ``"random"``: per pair, uniform
+            in ``BLEND_RANDOM_RANGE`` (0.3-0.7).
+        overwrite: replace a benchmark already in ``out`` (otherwise refused).
+
+    Returns:
+        The recipe, also written to ``out/recipe.json``: kind ``"blend"``, the settings, and per
+        pair (``pairs``) its two ``sources`` (paths) and ``names``, ``a``, ``frames``, ``width``,
+        ``height``, ``seed`` and the sources' own frame counts and sizes.
+
+    Raises:
+        VideoInputError: the source is missing, empty, of an unknown type, or holds one video.
+        ConfigError: an option is out of range (``coefficient`` outside (0, 1), ``size`` and
+            ``max_side`` both given), or ``out`` holds a benchmark and not ``overwrite``.
+    """
+    from vdp import __version__
+
+    _check_options(seed, limit_frames, max_side)
+    coefficient = check_coefficient(coefficient)
+    size = check_size(size)
+    if size is not None and max_side is not None:
+        raise ConfigError(
+            f"Pass either size ({size[0]}x{size[1]}, exact) or max_side ({max_side}, keeps the aspect ratio), not both."
+        )
+    sources = dict(list_sources(src))
+    if len(sources) < 2:
+        name = next(iter(sources), "?")
+        raise VideoInputError(
+            f"A blend needs at least two videos to mix; {Path(src).expanduser()} holds one ({name!r}). Pass a folder "
+            "of videos or frame folders, or a DAVIS root with several sequences."
+        )
+    pairs = pair_names(list(sources))
+    out = Path(out).expanduser()
+    _prepare_output(out, overwrite=overwrite)
+    recipe: dict[str, Any] = {
+        "kind": "blend",
+        "layout": {"item": f"<first>{PAIR_SEPARATOR}<second>", "blend": BLEND_FOLDERS[0],
+                   "layers": list(BLEND_FOLDERS[1:]), "format": "png"},
+        "model": "blend = round(a*layer1 + (1-a)*layer2), in float64 on the uint8 layers (halves to even)",
+        "coefficient": coefficient,
+        **({"coefficient_range": list(BLEND_RANDOM_RANGE)} if coefficient == "random" else {}),
+        "seed": int(seed),
+        "vdp_version": __version__,
+        "source": str(Path(src).expanduser().resolve()),
+        "limit_frames": limit_frames,
+        "max_side": max_side,
+        "size": list(size) if size is not None else None,
+        "pairs": {},
+    }
+    for item, first, second in pairs:
+        own_seed = video_seed(int(seed), item)
+        a = float(np.random.default_rng(own_seed).uniform(*BLEND_RANDOM_RANGE)) if coefficient == "random" \
+            else float(coefficient)
+        video1 = read_video(sources[first], max_frames=limit_frames)
+        video2 = read_video(sources[second], max_frames=limit_frames)
+        if size is not None:
+            width, height = size
+        else:
+            height, width = _target_size(video1.height, video1.width, max_side)
+        aspect1, aspect2 = video1.width / video1.height, video2.width / video2.height
+        if size is None and abs(aspect1 / aspect2 - 1.0) > 0.01:
+            logger.warning("%s: %s is %dx%d, stretched to %s's aspect ratio (%dx%d); pass size to choose one",
+                           item, second, video2.width, video2.height, first, width, height)
+        num_frames = min(video1.num_frames, video2.num_frames)
+        with pending_folder(out / item) as folder:
+            for index in range(num_frames):
+                layer1 = _resize_exactly(video1.frames[index], height, width)
+                layer2 = _resize_exactly(video2.frames[index], height, width)
+                for name, frame in zip(BLEND_FOLDERS, (blend_frame(layer1, layer2, a), layer1, layer2)):
+                    write_png_sequence([frame], folder / name, start_index=index)
+        recipe["pairs"][item] = {
+            "sources": [str(sources[first].resolve()), str(sources[second].resolve())],
+            "names": [first, second],
+            "a": a,
+            "frames": num_frames,
+            "width": width,
+            "height": height,
+            "seed": own_seed,
+            "source_frames": [video1.num_frames, video2.num_frames],
+            "source_sizes": [[video1.width, video1.height], [video2.width, video2.height]],
+        }
+        logger.info("blended %s (a = %.3f): %d frames of %dx%d", item, a, num_frames, width, height)
+        del video1, video2
+    recipe = json.loads(json.dumps(recipe))
+    _write_recipe(out, recipe)
+    return recipe

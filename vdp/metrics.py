@@ -1,4 +1,4 @@
-"""Evaluation metrics: DAVIS region similarity J and boundary accuracy F, PSNR and SSIM.
+"""Evaluation metrics: DAVIS region similarity J and boundary accuracy F, PSNR, SSIM, layer losses.
 
 Pure numpy + OpenCV functions on single frames, plus a per-sequence summary for segmentation.
 Conventions follow the reference tools so numbers can be compared with published tables:
@@ -6,6 +6,8 @@ Conventions follow the reference tools so numbers can be compared with published
 - J and F as in the DAVIS toolkits (Perazzi et al., CVPR 2016; davis2017-evaluation).
 - SSIM as Wang et al. 2004 with the settings of scikit-image
   ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
+- Layer separation scored with the Visual Centrifuge's permutation-invariant loss (Alayrac et
+  al., CVPR 2019): :func:`layer_loss` and :func:`permutation_invariant_loss`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ __all__ = [
     "boundary_f",
     "boundary_precision_recall",
     "jaccard",
+    "layer_loss",
+    "layer_loss_per_frame",
+    "permutation_invariant_loss",
     "psnr",
     "score_sequence",
     "seg2bmap",
@@ -305,4 +310,119 @@ def score_sequence(
         "j_mean_davis2016": float(np.mean(j_per_frame[inner])),
         "f_mean_davis2016": float(np.mean(f_per_frame[inner])),
         "num_frames": len(j_per_frame),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Layer separation
+
+
+def _frame_as_float(frame: np.ndarray, what: str) -> np.ndarray:
+    """One (H, W, C) frame as float64 in [0, 1]: uint8 is divided by 255, floats are kept."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3:
+        raise ValueError(f"{what}: expected (H, W, C) frames, got a frame of shape {frame.shape}")
+    if frame.dtype == np.uint8:
+        return frame.astype(np.float64) / 255.0
+    if np.issubdtype(frame.dtype, np.floating):
+        return frame.astype(np.float64)
+    raise ValueError(f"{what}: expected uint8 frames or float frames in [0, 1], got {frame.dtype}")
+
+
+def _frame_layer_loss(u: np.ndarray, v: np.ndarray) -> float:
+    difference = u - v  # the gradients' difference is the difference's gradient
+    pixels = float(np.abs(difference).mean())
+    along_x = float(np.abs(difference[:, 1:] - difference[:, :-1]).mean())
+    along_y = float(np.abs(difference[1:] - difference[:-1]).mean())
+    return (pixels + (along_x + along_y) / 2.0) / 2.0
+
+
+def layer_loss_per_frame(u: Sequence[np.ndarray] | np.ndarray, v: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Per frame, the distance :func:`layer_loss` averages over frames.
+
+    Args:
+        u: (T, H, W, C) video, uint8 (scaled to [0, 1]) or float in [0, 1]; any sequence of
+            frames works (read one at a time).
+        v: the same shape.
+
+    Returns:
+        (T,) float64.
+    """
+    if len(u) != len(v):
+        raise ValueError(f"the two videos have {len(u)} and {len(v)} frames; they must have as many")
+    if len(u) == 0:
+        raise ValueError("no frames to compare: both videos are empty")
+    losses = np.empty(len(u), dtype=np.float64)
+    for t in range(len(u)):
+        a, b = _frame_as_float(u[t], "first video"), _frame_as_float(v[t], "second video")
+        if a.shape != b.shape:
+            raise ValueError(f"frame {t}: shapes {a.shape} and {b.shape} differ; the videos must match")
+        if a.shape[0] < 2 or a.shape[1] < 2:
+            raise ValueError(f"frame {t}: gradients need frames of at least 2x2 pixels, got {a.shape[:2]}")
+        losses[t] = _frame_layer_loss(a, b)
+    return losses
+
+
+def layer_loss(u: Sequence[np.ndarray] | np.ndarray, v: Sequence[np.ndarray] | np.ndarray) -> float:
+    """The Visual Centrifuge's distance between two layers (videos): pixels and gradients, L1.
+
+    With frames as float in [0, 1] (uint8 divided by 255), for each frame ``t``::
+
+        pixels_t = mean |U_t - V_t|                        over all H*W*C values
+        dx_t     = mean |Dx U_t - Dx V_t|,  Dx X[y, x] = X[y, x+1] - X[y, x]   (H*(W-1)*C values)
+        dy_t     = mean |Dy U_t - Dy V_t|,  Dy X[y, x] = X[y+1, x] - X[y, x]   ((H-1)*W*C values)
+        loss_t   = (pixels_t + (dx_t + dy_t) / 2) / 2
+
+    i.e. the gradient term is the mean of the two directions' means (forward differences, no
+    padding, every channel), and the result is the mean of ``loss_t`` over frames. It lies in
+    [0, 1]; 0 for equal videos. Computed one frame at a time (float copies of one frame only).
+
+    Args:
+        u: (T, H, W, C) video, uint8 or float in [0, 1] (or a sequence of such frames).
+        v: the same shape; H, W >= 2.
+
+    Returns:
+        The mean over frames.
+    """
+    return float(np.mean(layer_loss_per_frame(u, v)))
+
+
+def permutation_invariant_loss(
+    outputs: Sequence[np.ndarray], truths: Sequence[np.ndarray]
+) -> dict:
+    """Layer-separation loss that does not care which output is which layer (Visual Centrifuge).
+
+    ``loss = min over ordered pairs i != j of layer_loss(truths[0], outputs[i]) +
+    layer_loss(truths[1], outputs[j])``: one assignment for the whole video (not per frame), the
+    sum over the two layers (so it lies in [0, 2]). With more than two outputs the best two are
+    chosen and the others ignored. Each (truth, output) distance is computed once, frame by frame.
+
+    Args:
+        outputs: n >= 2 videos, each (T, H, W, 3) uint8 (or float in [0, 1]).
+        truths: the two true layers ``(layer1, layer2)``, each the outputs' shape.
+
+    Returns:
+        ``loss`` (float), ``assignment`` ``[i, j]`` (the outputs matched to layer 1 and layer 2;
+        ties go to the first pair in order i, then j), ``per_layer`` ``[loss of layer 1, loss of
+        layer 2]``, ``per_frame`` (T floats: layer 1's plus layer 2's distance in each frame, for
+        the chosen assignment; their mean is ``loss``), ``per_frame_layers`` (T pairs) and
+        ``matrix`` (2 x n: ``matrix[k][i]`` = layer_loss(truths[k], outputs[i])).
+    """
+    if len(truths) != 2:
+        raise ValueError(f"expected the two true layers, got {len(truths)}")
+    if len(outputs) < 2:
+        raise ValueError(f"expected at least two output layers, got {len(outputs)}")
+    per_frame = np.stack([np.stack([layer_loss_per_frame(truth, output) for output in outputs])
+                          for truth in truths])  # (2, n, T)
+    matrix = per_frame.mean(axis=2)
+    pairs = [(i, j) for i in range(len(outputs)) for j in range(len(outputs)) if i != j]
+    best = min(pairs, key=lambda pair: matrix[0, pair[0]] + matrix[1, pair[1]])
+    first, second = per_frame[0, best[0]], per_frame[1, best[1]]
+    return {
+        "loss": float(matrix[0, best[0]] + matrix[1, best[1]]),
+        "assignment": [int(best[0]), int(best[1])],
+        "per_layer": [float(matrix[0, best[0]]), float(matrix[1, best[1]])],
+        "per_frame": (first + second).tolist(),
+        "per_frame_layers": [[float(a), float(b)] for a, b in zip(first, second)],
+        "matrix": matrix.tolist(),
     }
