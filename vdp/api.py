@@ -184,6 +184,7 @@ def prepare(
         flow_reason=flow.reason,
         cache_dir=cache_dir,
         full_frames=video.frames,
+        audio_source=video.source if video.has_audio else None,
     )
 
 

@@ -349,6 +349,36 @@ def _bench_restoration_options(default_output: str) -> Callable[[], list[click.P
     return options
 
 
+def _bench_blend_options() -> list[click.Parameter]:
+    return [
+        click.Argument(["root"], type=click.Path(path_type=Path)),
+        click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path("bench-out/blend"),
+                     show_default=True, help="Report folder."),
+        click.Option(["--limit-frames"], type=int, default=None, help="Use the first N frames of each pair."),
+        click.Option(["--pairs"], default=None, help="Comma-separated subset of pairs, e.g. bear+camel (default: all)."),
+        click.Option(["--save-layers"], is_flag=True, default=False, help="Keep the separated layers as PNG."),
+        _quiet_option(),
+    ]
+
+
+def _bench_blend(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+    quiet, pairs = values["quiet"], values["pairs"]
+
+    def work() -> None:
+        from vdp.bench.blend import run_blend_benchmark, vdp_separator
+
+        options, config = configs()
+        summary = run_blend_benchmark(
+            values["root"], values["output"], separator=vdp_separator(options=options, task_config=config),
+            method_name="vdp separate", limit_frames=values["limit_frames"],
+            pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
+            save_layers=values["save_layers"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+        )
+        _report_bench(summary, "item(s)")
+
+    _run_guarded(work)
+
+
 def _bench_davis(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
     quiet = values["quiet"]
 
@@ -396,7 +426,7 @@ def _report_bench(summary: dict[str, Any], what: str) -> None:
 
 
 class _BenchCommands(_Group):
-    """`vdp bench davis|revide|sdsd`: each runs one task, with that task's options."""
+    """`vdp bench davis|revide|sdsd|blend`: each runs one task, with that task's options."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -409,6 +439,9 @@ class _BenchCommands(_Group):
             "sdsd": ("relight", _bench_restoration_options("bench-out/sdsd"), _bench_restoration("sdsd", "relight"),
                      "Relight every pair of an SDSD-layout folder (input/<pair>/ and GT/<pair>/, .npy or .png, or "
                      "indoor_np/outdoor_np); PSNR, SSIM, temporal consistency (resumable)."),
+            "blend": ("separate", _bench_blend_options, _bench_blend,
+                      ("Separate every blend of a `vdp synth blend` folder (<pair>/blend/, layer1/, layer2/) into two "
+                       "layers; permutation-invariant layer loss against the identity's (resumable).")),
         }
         for name, (task_name, fixed, run, help_text) in benches.items():
             self.add_command(_ConfiguredCommand(name, short_help=help_text.split(";")[0].split(" (")[0] + ".",
@@ -498,6 +531,36 @@ def synth_lowlight(source: Path, output: Path, seed: int, limit_frames: Optional
                                      format=frame_format, gamma_range=_parse_gamma_range(gamma_range),
                                      overwrite=overwrite)
         click.echo(f"{len(recipe['videos'])} video(s) written to {output} (recipe.json beside them)")
+
+    _run_guarded(work)
+
+
+@synth_app.command("blend")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@_synth_options
+@click.option("--size", default=None, metavar="WxH",
+              help="Resize every frame to exactly this many pixels, e.g. 224x128 (instead of --max-side).")
+@click.option("--coefficient", default="0.5", show_default=True, metavar="A|random",
+              help="Share of layer 1 in the blend, strictly between 0 and 1; or random: drawn per pair in "
+                   "[0.3, 0.7] from --seed. Recorded in recipe.json.")
+def synth_blend(source: Path, output: Path, seed: int, limit_frames: int | None, max_side: int | None,
+                overwrite: bool, size: str | None, coefficient: str) -> None:
+    """Blends of two videos, blend = a*layer1 + (1-a)*layer2, for layer separation (vdp bench blend).
+
+    SOURCE: a DAVIS root or a folder of videos / frame folders (at least two). OUTPUT: output folder,
+    one item per pair of videos (sorted names): <first>+<second>/blend/, layer1/, layer2/, and recipe.json.
+    Both layers are cut to the shorter video.
+    """
+    _setup_logging(False)
+
+    def work() -> None:
+        from vdp.degrade import parse_coefficient, parse_size, synthesize_blend
+
+        recipe = synthesize_blend(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
+                                  size=parse_size(size) if size is not None else None,
+                                  coefficient=parse_coefficient(coefficient), overwrite=overwrite)
+        click.echo(f"{len(recipe['pairs'])} pair(s) written to {output} (recipe.json beside them)")
 
     _run_guarded(work)
 

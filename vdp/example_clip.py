@@ -173,6 +173,39 @@ def make_moving_object_video(
     return frames, masks
 
 
+def make_transparent_blend(
+    *, num_frames: int = 16, height: int = 64, width: int = 96, seed: int = 0, coefficient: float = 0.5,
+    velocities: tuple[tuple[float, float], tuple[float, float]] = ((1.5, 0.5), (-1.0, 1.25)),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A blend of two textured layers that pan in different directions (a reflection over a scene).
+
+    Args:
+        num_frames, height, width: size of the clip (each side at least 16).
+        seed: random seed for the two textures.
+        coefficient: a in ``blend = a * layer1 + (1 - a) * layer2``.
+        velocities: each layer's (dx, dy) in pixels per frame.
+
+    Returns:
+        ``(blend, layer1, layer2)``, each ``(T, H, W, 3)`` uint8; the blend is rounded from the
+        uint8 layers.
+    """
+    rng = np.random.default_rng(seed)
+    layers = []
+    for velocity in velocities:
+        velocity = np.asarray(velocity, dtype=np.float64)
+        margin = math.ceil(np.abs(velocity).max() * num_frames) + 4
+        canvas = _background_texture(rng, height + 2 * margin, width + 2 * margin)
+        frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
+        for index in range(num_frames):
+            offset = margin + velocity * index
+            pan = np.array(((1.0, 0.0, offset[0]), (0.0, 1.0, offset[1])))
+            frames[index] = cv2.warpAffine(canvas, pan, (width, height), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                                           borderMode=cv2.BORDER_REFLECT101)
+        layers.append(frames)
+    blend = coefficient * layers[0].astype(np.float32) + (1 - coefficient) * layers[1].astype(np.float32)
+    return np.clip(np.round(blend), 0, 255).astype(np.uint8), layers[0], layers[1]
+
+
 def make_example_video(
     path: str | os.PathLike[str],
     *,

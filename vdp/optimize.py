@@ -107,7 +107,9 @@ def optimise(
     """
     generator = torch.Generator().manual_seed(config.seed)
     parameters = [p for p in problem.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate)
+    # A problem whose every parameter is fixed (e.g. a solved layer with fixed coefficients) still
+    # runs its schedule through `losses`; there is just nothing to step.
+    optimiser = torch.optim.Adam(parameters or [torch.zeros(1, requires_grad=True)], lr=config.learning_rate)
     use_autocast = config.mixed_precision and device.type == "cuda"
     report = OptimReport()
     num_frames = int(problem.num_frames)
@@ -145,15 +147,17 @@ def optimise(
                 )
             lr_scale *= 0.5
             _restore(parameters, good_state)
-            optimiser = torch.optim.Adam(parameters, lr=config.learning_rate * lr_scale)
+            optimiser = torch.optim.Adam(parameters or [torch.zeros(1, requires_grad=True)],
+                                         lr=config.learning_rate * lr_scale)
             logger.warning("loss diverged at step %d (%r): undone, learning rate halved", step, value)
             just_restored = True
             continue
         just_restored = False
-        optimiser.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 10.0)
-        optimiser.step()
+        if total.requires_grad:
+            optimiser.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 10.0)
+            optimiser.step()
         recent = (recent + [value])[-50:]
         if step % 25 == 0 and _all_finite(parameters):
             good_state = _snapshot(parameters)

@@ -51,6 +51,9 @@ class Context:
     """The video's own frames at full resolution, (T, H, W, 3) uint8 (the array, or a frame store:
     `full_frames[t]` gives one frame; never a copy), for a read-out that combines a frame with its
     neighbours; None when the caller has none (then each frame is lifted alone)."""
+    audio_source: Any = None
+    """A file holding the video's soundtrack (the source video) when it has one, else None (for
+    tasks that use the sound as a cue, e.g. `separate --audio-cue`)."""
 
     @property
     def num_frames(self) -> int:
