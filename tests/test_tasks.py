@@ -59,7 +59,8 @@ def check_result(result: TaskResult, video: Video, task_name: str) -> None:
     for name, layer in result.layers.items():
         assert layer.dtype == np.uint8, name
         assert layer.shape[:3] == (video.num_frames, *working) and layer.shape[3] in (3, 4), name
-    assert result.alphas, "a task returns at least one opacity map"
+    # Maps are optional (an additive task such as separate has none), layers too (the toy task).
+    assert result.layers or result.alphas, "a task returns at least one layer or map"
     for name, alpha in result.alphas.items():
         assert alpha.dtype == np.float32, name
         assert alpha.shape == (video.num_frames, *working), name
@@ -170,10 +171,9 @@ def toy_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     toy = metadata.EntryPoint(name="toy", value=f"{__name__}:ToyTask", group=ENTRY_POINT_GROUP)
 
     def entry_points(**selection):
-        found = list(real_entry_points(**selection))
-        if selection.get("group") == ENTRY_POINT_GROUP:
-            found.append(toy)
-        return found
+        if selection.get("group") != ENTRY_POINT_GROUP:  # other groups (torch's, triton's) untouched
+            return real_entry_points(**selection)
+        return [*real_entry_points(**selection), toy]
 
     monkeypatch.setattr("vdp.task.metadata.entry_points", entry_points)
 

@@ -175,7 +175,7 @@ def make_moving_object_video(
 
 def make_transparent_blend(
     *, num_frames: int = 16, height: int = 64, width: int = 96, seed: int = 0, coefficient: float = 0.5,
-    velocities: tuple[tuple[float, float], tuple[float, float]] = ((1.5, 0.5), (-1.0, 1.25)),
+    velocities: tuple[tuple[float, float], tuple[float, float]] = ((2.5, 0.5), (-2.0, 1.5)),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A blend of two textured layers that pan in different directions (a reflection over a scene).
 
