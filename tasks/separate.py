@@ -139,7 +139,7 @@ class SeparateProblem(VideoProblem):
         self.to(context.device)
 
     # --- mixing ------------------------------------------------------------------------------
-    def mixing(self, frame_indices: Tensor | None = None) -> Tensor:
+    def mixing(self) -> Tensor:
         """(n, 1, 1, 1, 1) coefficients, or (n, 1, 1, h, w) maps with --mixing-map; they sum to 1."""
         weights = torch.softmax(self.mixing_logits, dim=0)
         if weights.dim() == 1:
@@ -282,26 +282,19 @@ class SeparateTask:
         working = [(layers[k].permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8) for k in range(n)]
         mixing_maps = mixing_full[:, 0, 0].cpu().numpy()  # (n, 1, 1) or (n, h, w)
         coefficients = [round(float(m.mean()), 4) for m in mixing_maps]
-        working_size = context.working_size
 
         def full_resolution(t: int, frame: np.ndarray) -> dict[str, np.ndarray]:
             height, width = frame.shape[:2]
-            image = frame.astype(np.float32) / 255.0
-            same_size = (height, width) == working_size
-            lifted, weights = [], []
-            for k in range(n):
-                low = layers[k, t].permute(1, 2, 0).cpu().numpy()
-                up = low if same_size else cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
-                lifted.append(up)
-            mix = [m if m.size == 1 else cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)
-                   for m in mixing_maps]
-            mix = [np.asarray(m, np.float32).reshape(m.shape[:2] + (1,)) if m.ndim == 2 else np.float32(m.mean())
-                   for m in mix]
-            if not same_size:
+            lifted = [layers[k, t].permute(1, 2, 0).cpu().numpy() for k in range(n)]
+            if (height, width) != context.working_size:
+                lifted = [cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC) for low in lifted]
+                # Each layer's coefficient, or its map lifted to the frame: (H, W, 1).
+                mix = ([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)[..., None] for m in mixing_maps]
+                       if config.mixing_map else [float(m.mean()) for m in mixing_maps])
                 # The detail the working resolution lacks goes to the layers in proportion to their
                 # local gradient energy (edges of two layers rarely coincide), scaled so that the
                 # layers recompose the frame: sum_k a_k * delta_k = residual.
-                residual = image - sum(a * up for a, up in zip(mix, lifted))
+                residual = frame.astype(np.float32) / 255.0 - sum(a * up for a, up in zip(mix, lifted))
                 weights = [gradient_energy(up)[..., None] + 1e-6 for up in lifted]
                 norm = sum(a * w for a, w in zip(mix, weights))
                 lifted = [up + residual * w / norm for up, w in zip(lifted, weights)]

@@ -338,13 +338,6 @@ def test_vdp_separator_reads_every_layer(monkeypatch: pytest.MonkeyPatch) -> Non
     assert layers[2][:, 0, 0, 0].tolist() == [0, 1, 2]
 
 
-def separate_task_registered() -> bool:
-    from vdp.task import available_tasks
-
-    return "separate" in available_tasks()
-
-
-@pytest.mark.skipif(not separate_task_registered(), reason="the separate task plugin is not registered")
 def test_bench_blend_command_with_a_fake_separator(blends: Path, tmp_path: Path) -> None:
     completed = vdp_cli("bench", "blend", "--help")
     assert completed.returncode == 0, completed.stderr

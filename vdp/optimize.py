@@ -108,8 +108,11 @@ def optimise(
     generator = torch.Generator().manual_seed(config.seed)
     parameters = [p for p in problem.parameters() if p.requires_grad]
     # A problem whose every parameter is fixed (e.g. a solved layer with fixed coefficients) still
-    # runs its schedule through `losses`; there is just nothing to step.
-    optimiser = torch.optim.Adam(parameters or [torch.zeros(1, requires_grad=True)], lr=config.learning_rate)
+    # runs its schedule through `losses`; there is just nothing to step (no optimiser).
+    def new_optimiser(rate: float) -> torch.optim.Adam | None:
+        return torch.optim.Adam(parameters, lr=rate) if parameters else None
+
+    optimiser = new_optimiser(config.learning_rate)
     use_autocast = config.mixed_precision and device.type == "cuda"
     report = OptimReport()
     num_frames = int(problem.num_frames)
@@ -122,7 +125,7 @@ def optimise(
 
     step = 0
     while step < config.num_steps:
-        for group in optimiser.param_groups:
+        for group in optimiser.param_groups if optimiser is not None else ():
             group["lr"] = learning_rate_at(step, config) * lr_scale
         frame_indices = torch.randperm(num_frames, generator=generator)[:batch_size]
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_autocast):
@@ -147,13 +150,12 @@ def optimise(
                 )
             lr_scale *= 0.5
             _restore(parameters, good_state)
-            optimiser = torch.optim.Adam(parameters or [torch.zeros(1, requires_grad=True)],
-                                         lr=config.learning_rate * lr_scale)
+            optimiser = new_optimiser(config.learning_rate * lr_scale)
             logger.warning("loss diverged at step %d (%r): undone, learning rate halved", step, value)
             just_restored = True
             continue
         just_restored = False
-        if total.requires_grad:
+        if optimiser is not None:
             optimiser.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 10.0)

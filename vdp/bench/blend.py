@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from vdp.bench.davis import peak_rss_megabytes
-from vdp.bench.items import run_item
+from vdp.bench.items import collect_scores, run_items
 from vdp.bench.restoration import read_frames, safe_item_folder
 from vdp.errors import VideoInputError
 from vdp.metrics import permutation_invariant_loss
@@ -200,20 +200,16 @@ def run_blend_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     say = log or logger.info
     settings = {"method": method_name, "limit_frames": limit_frames}
-    for index, name in enumerate(chosen, start=1):
-        run_item(
-            out_dir, safe_item_folder(name),
-            lambda temporary, name=name: _score_item(
-                name, by_name[name], temporary, separator=separator, method_name=method_name,
-                limit_frames=limit_frames, save_layers=save_layers, coefficient=coefficients.get(name)),
-            label=f"[{index}/{len(chosen)}] {name}",
-            describe=lambda score: (f"loss {score['loss']:.4f} (identity {score['identity_loss']:.4f}, ratio "
-                                    f"{score['ratio']:.3f}) ({score['seconds']:.1f}s)"
-                                    if score["ratio"] is not None else f"loss {score['loss']:.4f}"),
-            say=say,
-        )
-        summarise(out_dir, chosen, settings)
-    return summarise(out_dir, chosen, settings)
+    return run_items(
+        out_dir, chosen,
+        lambda name, temporary: _score_item(
+            name, by_name[name], temporary, separator=separator, method_name=method_name,
+            limit_frames=limit_frames, save_layers=save_layers, coefficient=coefficients.get(name)),
+        describe=lambda score: (f"loss {score['loss']:.4f} (identity {score['identity_loss']:.4f}, ratio "
+                                f"{score['ratio']:.3f}) ({score['seconds']:.1f}s)"
+                                if score["ratio"] is not None else f"loss {score['loss']:.4f}"),
+        say=say, summarise=lambda: summarise(out_dir, chosen, settings), folder_of=safe_item_folder,
+    )
 
 
 _PER_ITEM = ("loss", "identity_loss", "ratio", "layer_losses", "assignment", "coefficient",
@@ -239,13 +235,7 @@ def summarise(out_dir: Path, items: list[str], settings: dict[str, Any]) -> dict
         identity_loss_mean), ``median_seconds`` and ``peak_rss_mb``.
     """
     out_dir = Path(out_dir)
-    scores, failed = [], []
-    for name in items:
-        folder = out_dir / safe_item_folder(name)
-        if (folder / "score.json").is_file():
-            scores.append(json.loads((folder / "score.json").read_text()))
-        elif (folder / "error.txt").is_file():
-            failed.append(name)
+    scores, failed = collect_scores(out_dir, items, safe_item_folder)
     overall: dict[str, Any] = {**settings, "items": len(scores), "failed": len(failed)}
     if scores:
         losses = [s["loss"] for s in scores]

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from vdp import metrics
-from vdp.bench.items import run_item
+from vdp.bench.items import collect_scores, run_items
 from vdp.errors import VideoInputError
 
 logger = logging.getLogger(__name__)
@@ -100,40 +100,31 @@ def run_davis_benchmark(
         segmenter = vdp_segmenter(options=options or RunOptions(), task_config=task_config,
                                   save_to=out_dir / "outputs" if save_outputs else None)
     say = log or (lambda line: None)
-    for index, sequence in enumerate(chosen, start=1):
-        def score_sequence(folder: Path, sequence: str = sequence) -> dict[str, Any]:
-            started = time.perf_counter()
-            gts = read_annotations(root, sequence)
-            masks, details = segmenter(root / "JPEGImages" / "480p" / sequence, sequence)
-            if len(masks) != len(gts):
-                raise RuntimeError(f"{len(masks)} masks for {len(gts)} annotated frames")
-            scores = metrics.score_sequence(masks, gts)  # every annotated frame
-            per_frame = zip(scores["j_per_frame"], scores["f_per_frame"])
-            with open(folder / "frames.csv", "w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["frame", "J", "F"])
-                writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(per_frame)])
-            return {"sequence": sequence, "method": method_name, "J": scores["j_mean"],
-                    "F": scores["f_mean"], "J_davis2016": scores["j_mean_davis2016"],
-                    "F_davis2016": scores["f_mean_davis2016"], "frames": scores["num_frames"],
-                    "seconds": round(time.perf_counter() - started, 2),
-                    "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
+    def score_sequence(sequence: str, folder: Path) -> dict[str, Any]:
+        started = time.perf_counter()
+        gts = read_annotations(root, sequence)
+        masks, details = segmenter(root / "JPEGImages" / "480p" / sequence, sequence)
+        if len(masks) != len(gts):
+            raise RuntimeError(f"{len(masks)} masks for {len(gts)} annotated frames")
+        scores = metrics.score_sequence(masks, gts)  # every annotated frame
+        per_frame = zip(scores["j_per_frame"], scores["f_per_frame"])
+        with open(folder / "frames.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["frame", "J", "F"])
+            writer.writerows([[t, f"{j:.5f}", f"{f:.5f}"] for t, (j, f) in enumerate(per_frame)])
+        return {"sequence": sequence, "method": method_name, "J": scores["j_mean"],
+                "F": scores["f_mean"], "J_davis2016": scores["j_mean_davis2016"],
+                "F_davis2016": scores["f_mean_davis2016"], "frames": scores["num_frames"],
+                "seconds": round(time.perf_counter() - started, 2),
+                "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
 
-        run_item(out_dir, sequence, score_sequence, label=f"[{index}/{len(chosen)}] {sequence}",
-                 describe=lambda s: f"J {s['J']:.3f} F {s['F']:.3f} ({s['seconds']:.0f}s)", say=say)
-        summarise(out_dir, chosen, method_name)
-    return summarise(out_dir, chosen, method_name)
+    return run_items(out_dir, chosen, score_sequence, describe=lambda s: f"J {s['J']:.3f} F {s['F']:.3f} ({s['seconds']:.0f}s)",
+                     say=say, summarise=lambda: summarise(out_dir, chosen, method_name))
 
 
 def summarise(out_dir: Path, sequences: list[str], method_name: str) -> dict[str, Any]:
     """Gather per-sequence scores into `summary.json` and `sequences.csv`."""
-    scores, failed = [], []
-    for sequence in sequences:
-        path = out_dir / sequence / "score.json"
-        if path.is_file():
-            scores.append(json.loads(path.read_text()))
-        elif (out_dir / sequence / "error.txt").is_file():
-            failed.append(sequence)
+    scores, failed = collect_scores(out_dir, sequences)
     overall: dict[str, Any] = {"method": method_name, "sequences": len(scores), "failed": len(failed)}
     if scores:
         overall.update({

@@ -55,3 +55,47 @@ def run_item(
         (folder / "error.txt").write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
         say(f"{label}: FAILED ({type(error).__name__}: {error})")
         return None
+
+
+def collect_scores(out_dir: Path, names: list[str], folder_of: Callable[[str], str] = str) -> tuple[list[dict], list[str]]:
+    """The scores of the finished items (their score.json, in `names` order) and the names of the
+    failed ones (an error.txt and no score); items not run yet are in neither.
+
+    Args:
+        out_dir: the report folder.
+        names: item names, in report order.
+        folder_of: item name -> its folder inside `out_dir`.
+    """
+    scores, failed = [], []
+    for name in names:
+        folder = out_dir / folder_of(name)
+        if (folder / "score.json").is_file():
+            scores.append(json.loads((folder / "score.json").read_text()))
+        elif (folder / "error.txt").is_file():
+            failed.append(name)
+    return scores, failed
+
+
+def run_items(
+    out_dir: Path,
+    names: list[str],
+    work: Callable[[str, Path], dict[str, Any]],
+    *,
+    describe: Callable[[dict[str, Any]], str],
+    say: Callable[[str], None],
+    summarise: Callable[[], dict[str, Any]],
+    folder_of: Callable[[str], str] = str,
+) -> dict[str, Any]:
+    """Run every item (`run_item`), rewriting the summary after each so an interrupted batch
+    leaves an up-to-date one; returns the final summary.
+
+    Args:
+        work: (item name, temporary folder) -> score.
+        summarise: writes and returns the summary of the whole batch.
+        folder_of: item name -> its folder inside `out_dir`.
+    """
+    for index, name in enumerate(names, start=1):
+        run_item(out_dir, folder_of(name), lambda temporary, name=name: work(name, temporary),
+                 label=f"[{index}/{len(names)}] {name}", describe=describe, say=say)
+        summarise()
+    return summarise()

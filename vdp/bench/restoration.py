@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from vdp.bench.davis import peak_rss_megabytes
-from vdp.bench.items import run_item
+from vdp.bench.items import collect_scores, run_items
 from vdp.errors import VideoInputError
 from vdp.flow import compute_flow
 from vdp.metrics import psnr, ssim
@@ -434,20 +434,15 @@ def run_restoration_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     say = log or logger.info
     settings = {"method": method_name, "layout": layout, "limit_frames": limit_frames}
-    for index, name in enumerate(chosen, start=1):
-        input_dir, gt_dir = by_name[name]
-        run_item(
-            out_dir, safe_item_folder(name),
-            lambda folder, name=name, input_dir=input_dir, gt_dir=gt_dir: _score_item(
-                name, input_dir, gt_dir, folder, restorer=restorer, method_name=method_name,
-                limit_frames=limit_frames, save_frames=save_frames),
-            label=f"[{index}/{len(chosen)}] {name}",
-            describe=lambda score: (f"PSNR {score['psnr']:.2f} (input {score['input_psnr']:.2f}) SSIM {score['ssim']:.3f} "
-                                    f"(input {score['input_ssim']:.3f}) ({score['seconds']:.1f}s)"),
-            say=say,
-        )
-        summarise(out_dir, chosen, settings)
-    return summarise(out_dir, chosen, settings)
+    return run_items(
+        out_dir, chosen,
+        lambda name, folder: _score_item(
+            name, *by_name[name], folder, restorer=restorer, method_name=method_name,
+            limit_frames=limit_frames, save_frames=save_frames),
+        describe=lambda score: (f"PSNR {score['psnr']:.2f} (input {score['input_psnr']:.2f}) SSIM {score['ssim']:.3f} "
+                                f"(input {score['input_ssim']:.3f}) ({score['seconds']:.1f}s)"),
+        say=say, summarise=lambda: summarise(out_dir, chosen, settings), folder_of=safe_item_folder,
+    )
 
 
 _MEANS = ("psnr", "ssim", "input_psnr", "input_ssim", "tc_output", "tc_input", "tc_gt", "tc_ratio")
@@ -472,13 +467,7 @@ def summarise(out_dir: Path, items: list[str], settings: dict[str, Any]) -> dict
         the scored items (temporal consistency over those where it is defined).
     """
     out_dir = Path(out_dir)
-    scores, failed = [], []
-    for name in items:
-        folder = out_dir / safe_item_folder(name)
-        if (folder / "score.json").is_file():
-            scores.append(json.loads((folder / "score.json").read_text()))
-        elif (folder / "error.txt").is_file():
-            failed.append(name)
+    scores, failed = collect_scores(out_dir, items, safe_item_folder)
     overall: dict[str, Any] = {**settings, "items": len(scores), "failed": len(failed)}
     if scores:
         overall.update({key: _mean([s.get(key) for s in scores]) for key in _MEANS})  # get: older scores
