@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: Frames whose links are gathered at once in a sweep (bounds memory on long videos).
 SWEEP_CHUNK = 16
+#: The chained links of every layer are kept between sweeps when they need at most this much memory.
+LINK_CACHE_BYTES = 512 * 1024**2
 #: Coarse grid of the per-pixel mixing map (rows, columns), upsampled bilinearly.
 MAP_GRID = (6, 8)
 
@@ -135,6 +137,7 @@ class SeparateProblem(VideoProblem):
             self.motions.append(Motion(forward, -forward))
         self.reversed_motions = nn.ModuleList(Motion(-m.forward_flow, m.forward_flow) for m in self.motions)
         self.sweeps_done = 0
+        self._links: dict[tuple[int, int, int], list[tuple[Tensor, Tensor, Tensor]]] = {}
         self.rounds_done = 1
         self.to(context.device)
 
@@ -153,6 +156,22 @@ class SeparateProblem(VideoProblem):
         return (frames - others) / mixing[k].clamp_min(1e-3)
 
     # --- the solve -----------------------------------------------------------------------------
+    def links(self, k: int, starts: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(targets, chain, valid) for every neighbour of the frames `starts` along layer k's
+        chained flow (`chained_links`). They change only when the flow is re-estimated, so they are
+        kept between sweeps when they fit in `LINK_CACHE_BYTES` (else made again each time)."""
+        key = (k, int(starts[0]), len(starts))
+        if key in self._links:
+            return self._links[key]
+        found = [(targets, chain, valid) for _, targets, chain, valid in chained_links(
+            starts, forward=self.motions[k], backward=self.reversed_motions[k], max_offset=self.config.temporal_range)]
+        height, width = self.frames.shape[-2:]
+        # chain (2 channels) and weight (1), float32, per neighbour on each side, frame and layer.
+        needed = len(self.motions) * 2 * self.config.temporal_range * self.num_frames * 3 * height * width * 4
+        if needed <= LINK_CACHE_BYTES:
+            self._links[key] = found
+        return found
+
     @torch.no_grad()
     def average_along(self, k: int, video: Tensor) -> Tensor:
         """Each frame of `video` averaged with its neighbours carried along layer k's chained flow."""
@@ -162,17 +181,13 @@ class SeparateProblem(VideoProblem):
             own = video[starts]
             if self.config.average == "median":
                 samples = [own]
-                for _, targets, chain, valid in chained_links(starts, forward=self.motions[k],
-                                                              backward=self.reversed_motions[k],
-                                                              max_offset=self.config.temporal_range):
+                for targets, chain, valid in self.links(k, starts):
                     carried = backward_warp(video[targets], chain)
                     samples.append(torch.where(valid > 0.5, carried, torch.full_like(carried, float("nan"))))
                 result[starts] = torch.stack(samples).nanmedian(dim=0).values
                 continue
             total, weight = own.clone(), torch.ones_like(own[:, :1])
-            for _, targets, chain, valid in chained_links(starts, forward=self.motions[k],
-                                                          backward=self.reversed_motions[k],
-                                                          max_offset=self.config.temporal_range):
+            for targets, chain, valid in self.links(k, starts):
                 total += backward_warp(video[targets], chain) * valid
                 weight += valid
             result[starts] = total / weight
@@ -200,6 +215,7 @@ class SeparateProblem(VideoProblem):
             flow = compute_flow(video, method=context.flow_method, device=str(context.device), cache_dir=None)
             self.motions[k].update(flow.forward, flow.backward)
             self.reversed_motions[k].update(flow.backward, flow.forward)
+        self._links.clear()  # the links follow the new flow
         self.rounds_done += 1
 
     def advance(self, step: int, num_steps: int) -> None:
