@@ -565,6 +565,33 @@ def synth_blend(source: Path, output: Path, seed: int, limit_frames: int | None,
     _run_guarded(work)
 
 
+@synth_app.command("composite")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@_synth_options
+def synth_composite(source: Path, output: Path, seed: int, limit_frames: int | None, max_side: int | None,
+                    overwrite: bool) -> None:
+    """DAVIS objects pasted onto other videos, with the clean background as the answer (vdp bench remove).
+
+    SOURCE: a DAVIS root with ground-truth masks (JPEGImages/480p/<seq>/ and Annotations/480p/<seq>/), at
+    least two sequences. OUTPUT: output folder, one item per sequence (sorted names), its object (mask as a
+    binary alpha, its own pixels) pasted onto the next sequence's frames (the last onto the first's):
+    <object>-on-<background>/composite/, background/ (the clean frames), mask/ (0/255), and recipe.json.
+    Both sequences are cut to the shorter one; the object is resized to the background's size. --seed is
+    recorded only (the pairing is fixed).
+    """
+    _setup_logging(False)
+
+    def work() -> None:
+        from vdp.degrade import synthesize_composite
+
+        recipe = synthesize_composite(source, output, seed=seed, limit_frames=limit_frames, max_side=max_side,
+                                      overwrite=overwrite)
+        click.echo(f"{len(recipe['items'])} item(s) written to {output} (recipe.json beside them)")
+
+    _run_guarded(work)
+
+
 def _terminate(signum, frame) -> None:
     """SIGTERM (a scheduler or `kill`) cleans up like Ctrl-C: no half-written result stays."""
     raise KeyboardInterrupt

@@ -1,4 +1,5 @@
-"""Turn clean videos into benchmark folders with ground truth: synthetic haze, low light, blends.
+"""Turn clean videos into benchmark folders with ground truth: synthetic haze, low light, blends,
+composites.
 
 For users who want to test dehazing or relighting on their own footage. A source is a video file,
 a folder of frames, a folder holding several of those, or a DAVIS root (one video per sequence
@@ -10,6 +11,9 @@ in ``JPEGImages/480p/<seq>/``). Two layouts are written, mirroring the real benc
                              (or 00000.npy: (H, W, 3) uint8 RGB, like SDSD's *_np variants)
     synthesize_blend     ->  out/<a>+<b>/blend/00000.png  out/<a>+<b>/layer1/  out/<a>+<b>/layer2/
                              (one item per unordered pair of source videos; vdp bench blend)
+    synthesize_composite ->  out/<obj>-on-<bg>/composite/00000.png  .../background/  .../mask/
+                             (one item per DAVIS sequence, its object pasted on the next one's
+                             frames; vdp bench remove)
     all                  ->  out/recipe.json  (kind, seed, vdp version, source, per-item values)
 
 Degradations, applied frame by frame to the frame's values scaled to [0, 1]:
@@ -28,6 +32,10 @@ Degradations, applied frame by frame to the frame's values scaled to [0, 1]:
 - blend: two videos mixed with one coefficient ``a`` in (0, 1),
   ``blend = round(a * layer1 + (1 - a) * layer2)``, the input of the Visual Centrifuge's layer
   separation (Alayrac et al., CVPR 2019) and of vdp's ``separate`` task.
+- composite: the object of one DAVIS sequence (its ground-truth mask as a binary alpha, its own
+  pixels, frame by frame) pasted onto the frames of another,
+  ``composite = mask ? object : background``; the clean background is the answer of an object
+  removal.
 
 All are applied to the stored (display) values, not to linearised light, because that is the
 space in which vdp's task models are written: the recorded parameters then invert the hazy
@@ -73,7 +81,14 @@ LAYOUTS: dict[str, tuple[str, str]] = {"haze": ("hazy", "gt"), "lowlight": ("inp
 BLEND_FOLDERS = ("blend", "layer1", "layer2")
 """The folders of one blend item, ``out/<pair>/<folder>/%05d.png``: the mix, then its two layers."""
 
-KINDS = (*LAYOUTS, "blend")
+COMPOSITE_FOLDERS = ("composite", "background", "mask")
+"""The folders of one composite item, ``out/<item>/<folder>/%05d.png``: the pasted frames, the clean
+background (the answer of a removal), and the pasted object's mask (8-bit gray, 0 or 255)."""
+
+COMPOSITE_SEPARATOR = "-on-"
+"""Joins the two sequence names of a composite item: ``bear-on-camel`` (object first)."""
+
+KINDS = (*LAYOUTS, "blend", "composite")
 """Every kind of benchmark a recipe can describe."""
 
 PAIR_SEPARATOR = "+"
@@ -492,6 +507,8 @@ def _prepare_output(out: Path, *, overwrite: bool) -> None:
         previous = {}
     if previous.get("kind") == "blend":
         targets = [(out / name, out) for name in previous.get("pairs", {})]
+    elif previous.get("kind") == "composite":
+        targets = [(out / name, out) for name in previous.get("items", {})]
     else:
         folders = LAYOUTS.get(previous.get("kind", ""), ())
         targets = [(out / folder / name, out / folder) for name in previous.get("videos", {}) for folder in folders]
@@ -509,7 +526,8 @@ def _write_recipe(out: Path, recipe: dict[str, Any]) -> None:
 
 def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
     """The recipe of a benchmark folder written by :func:`synthesize_haze`,
-    :func:`synthesize_lowlight` or :func:`synthesize_blend` (the dict they returned).
+    :func:`synthesize_lowlight`, :func:`synthesize_blend` or :func:`synthesize_composite` (the dict
+    they returned).
 
     Raises:
         VideoInputError: ``out`` holds no readable ``recipe.json``.
@@ -518,7 +536,8 @@ def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
     if not recipe_file.is_file():
         raise VideoInputError(
             f"Expected a synthesized benchmark folder with a {RECIPE_FILE}; there is none at "
-            f"{recipe_file}. Make one with `synthesize_haze`, `synthesize_lowlight` or `synthesize_blend`."
+            f"{recipe_file}. Make one with `synthesize_haze`, `synthesize_lowlight`, `synthesize_blend` "
+            "or `synthesize_composite`."
         )
     try:
         recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
@@ -528,7 +547,8 @@ def read_recipe(out: str | os.PathLike[str]) -> dict[str, Any]:
         ) from error
     if not isinstance(recipe, dict) or recipe.get("kind") not in KINDS:
         raise VideoInputError(
-            f"Expected {recipe_file} to describe a 'haze', 'lowlight' or 'blend' benchmark; it does not. "
+            f"Expected {recipe_file} to describe a 'haze', 'lowlight', 'blend' or 'composite' benchmark; "
+            "it does not. "
             "Synthesize it again."
         )
     return recipe
@@ -970,6 +990,188 @@ def synthesize_blend(
         }
         logger.info("blended %s (a = %.3f): %d frames of %dx%d", item, a, num_frames, width, height)
         del video1, video2
+    recipe = json.loads(json.dumps(recipe))
+    _write_recipe(out, recipe)
+    return recipe
+
+
+# --------------------------------------------------------------------------------------------
+# Composites: one sequence's object pasted onto another's frames (object removal)
+
+
+def composite_frame(obj: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``mask ? obj : background``, pixel by pixel: the object pasted with a binary alpha.
+
+    Args:
+        obj: ``(H, W, 3)`` uint8 RGB, the object's frame.
+        background: ``(H, W, 3)`` uint8 RGB of the same shape.
+        mask: ``(H, W)`` bool, where the object is.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+    """
+    if obj.shape != background.shape or mask.shape != background.shape[:2]:
+        raise ValueError(
+            f"object {obj.shape}, background {background.shape} and mask {mask.shape} do not match"
+        )
+    return np.where(mask[:, :, None], obj, background)
+
+
+def _check_annotations(root: Path, name: str, frames_folder: Path) -> None:
+    """Every frame of sequence ``name`` has its ground-truth mask (same file stem), and the masks
+    sort like the frames, so that ``read_annotations``' list lines up with the frames.
+
+    Raises:
+        VideoInputError: the sequence's annotation folder is missing, or a frame has no mask.
+    """
+    folder = root / "Annotations" / "480p" / name
+    if not folder.is_dir():
+        raise VideoInputError(
+            f"A composite needs a DAVIS root with ground-truth masks (Annotations/480p/<sequence>/%05d.png "
+            f"beside JPEGImages/480p/<sequence>/); {root} has no {folder.relative_to(root)} for sequence {name!r}."
+        )
+    frames = [file.stem for file in list_frame_files(frames_folder)]
+    masks = [file.stem for file in sorted(folder.glob("*.png"))]
+    missing = [stem for stem in frames if stem not in set(masks)]
+    if missing:
+        raise VideoInputError(
+            f"A composite needs a mask for every frame of the object's sequence; {len(missing)} frame(s) of "
+            f"{name!r} have none in {folder} (the first: {missing[0]}). Expected {folder}/{missing[0]}.png."
+        )
+    if masks != frames:
+        raise VideoInputError(
+            f"The masks of {name!r} in {folder} do not match its frames one to one ({len(masks)} masks for "
+            f"{len(frames)} frames, or names that sort differently); expected one <frame name>.png per frame."
+        )
+
+
+def synthesize_composite(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    limit_frames: int | None = None,
+    max_side: int | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write an object-removal benchmark with a known answer: DAVIS objects pasted onto other videos.
+
+    With the sequences of the DAVIS root sorted by name ``s_0 .. s_{n-1}``, item ``i`` pastes the
+    object of ``s_i`` (its ground-truth mask, ``> 0``, as a binary alpha, and its own pixels,
+    frame by frame, so that it moves as in its own video) onto the frames of ``s_{(i+1) mod n}``.
+    The item ``out/<object>-on-<background>/`` holds ``composite/%05d.png`` (RGB,
+    ``mask ? object : background``, :func:`composite_frame`), ``background/%05d.png`` (the clean
+    background frames: the ground truth of a removal) and ``mask/%05d.png`` (8-bit gray, 0 or
+    255: the pasted object's mask). Both sequences are cut to the shorter one (and
+    ``limit_frames``); the frames take the background's size after ``max_side``, the object's
+    frames being resized to it (its masks by nearest neighbour; a warning says when that changes
+    the object's aspect ratio). Each item is written into a hidden folder and renamed when
+    complete; ``recipe.json`` comes last.
+
+    Args:
+        src: a DAVIS root (``JPEGImages/480p/<seq>/`` and ``Annotations/480p/<seq>/%05d.png``, a
+            mask for every frame) holding at least two sequences.
+        out: output folder (created if missing).
+        seed: recorded only: the pairing is deterministic and nothing is drawn (kept for
+            uniformity with the other ``synthesize_*`` functions).
+        limit_frames: keep at most this many frames per item (``None``: the shorter sequence's).
+        max_side: shrink frames so that the longer side is at most this (``None``: keep).
+        overwrite: replace a benchmark already in ``out`` (otherwise refused).
+
+    Returns:
+        The recipe, also written to ``out/recipe.json``: kind ``"composite"``, the layout, the
+        settings, and per item (``items``) its ``object`` and ``background`` sequence names,
+        ``frames``, ``width``, ``height``, ``mean_mask_area_fraction`` (the share of the pixels the
+        pasted object covers, averaged over the frames), and the sources' paths, frame counts and
+        sizes.
+
+    Raises:
+        VideoInputError: the source is missing, not a DAVIS root with ``Annotations/480p``, holds
+            one sequence, or a frame of a sequence has no mask.
+        ConfigError: an option is out of range, or ``out`` holds a benchmark and not ``overwrite``.
+    """
+    from vdp import __version__
+    from vdp.bench.davis import read_annotations
+
+    _check_options(seed, limit_frames, max_side)
+    sources = dict(list_sources(src))
+    root = Path(src).expanduser()
+    absent = [folder for folder in ("JPEGImages/480p", "Annotations/480p") if not (root / folder).is_dir()]
+    if absent:
+        raise VideoInputError(
+            f"A composite needs a DAVIS root with ground-truth masks: JPEGImages/480p/<sequence>/ and "
+            f"Annotations/480p/<sequence>/%05d.png; {root} has no {absent[0]} folder."
+        )
+    if len(sources) < 2:
+        raise VideoInputError(
+            f"A composite needs at least two sequences (one gives the object, the next the background); {root} "
+            f"holds one ({next(iter(sources), '?')!r}). Pass a DAVIS root with several sequences."
+        )
+    names = sorted(sources)
+    for name in names:
+        _check_annotations(root, name, sources[name])
+    items = [
+        (f"{obj}{COMPOSITE_SEPARATOR}{background}", obj, background)
+        for obj, background in zip(names, names[1:] + names[:1])
+    ]
+    if len({item for item, _, _ in items}) < len(items):
+        raise VideoInputError(
+            f"Two composites would get the same folder name (a sequence name holds {COMPOSITE_SEPARATOR!r}); "
+            "rename the sequences."
+        )
+    out = Path(out).expanduser()
+    _prepare_output(out, overwrite=overwrite)
+    recipe: dict[str, Any] = {
+        "kind": "composite",
+        "layout": {"item": f"<object>{COMPOSITE_SEPARATOR}<background>", "composite": COMPOSITE_FOLDERS[0],
+                   "clean": COMPOSITE_FOLDERS[1], "mask": COMPOSITE_FOLDERS[2], "format": "png"},
+        "model": "composite = mask ? object : background (binary alpha: the object's ground-truth mask > 0); "
+                 "object of sequence i (sorted names) on the frames of sequence i+1, the last on the first",
+        "seed": int(seed),
+        "vdp_version": __version__,
+        "source": str(root.resolve()),
+        "limit_frames": limit_frames,
+        "max_side": max_side,
+        "items": {},
+    }
+    for item, obj, background in items:
+        object_video = read_video(sources[obj], max_frames=limit_frames)
+        background_video = read_video(sources[background], max_frames=limit_frames)
+        height, width = _target_size(background_video.height, background_video.width, max_side)
+        num_frames = min(object_video.num_frames, background_video.num_frames)
+        masks = read_annotations(root, obj)[:num_frames]
+        aspect_object = object_video.width / object_video.height
+        aspect_background = background_video.width / background_video.height
+        if abs(aspect_object / aspect_background - 1.0) > 0.01:
+            logger.warning("%s: the object of %s (%dx%d) is stretched to %s's aspect ratio (%dx%d)", item, obj,
+                           object_video.width, object_video.height, background, width, height)
+        area = 0.0
+        with pending_folder(out / item) as folder:
+            for index in range(num_frames):
+                obj_frame = _resize_exactly(object_video.frames[index], height, width)
+                clean = _resize_exactly(background_video.frames[index], height, width)
+                mask = masks[index]
+                if mask.shape != (height, width):
+                    mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+                area += float(mask.mean())
+                frames = (composite_frame(obj_frame, clean, mask), clean, mask.astype(np.uint8) * 255)
+                for name, frame in zip(COMPOSITE_FOLDERS, frames):
+                    write_png_sequence([frame], folder / name, start_index=index)
+        recipe["items"][item] = {
+            "object": obj,
+            "background": background,
+            "frames": num_frames,
+            "width": width,
+            "height": height,
+            "mean_mask_area_fraction": area / num_frames,
+            "sources": [str(sources[obj].resolve()), str(sources[background].resolve())],
+            "source_frames": [object_video.num_frames, background_video.num_frames],
+            "source_sizes": [[object_video.width, object_video.height],
+                             [background_video.width, background_video.height]],
+        }
+        logger.info("composited %s: %d frames of %dx%d, the object covering %.1f%% of each on average",
+                    item, num_frames, width, height, 100 * area / num_frames)
+        del object_video, background_video, masks
     recipe = json.loads(json.dumps(recipe))
     _write_recipe(out, recipe)
     return recipe
