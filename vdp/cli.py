@@ -274,7 +274,8 @@ def _run_task(task_name: str, configs: Callable[[], tuple[Any, Any]], values: di
                              progress=Progress(quiet=quiet, description=task_name),
                              flow_progress=Progress(quiet=quiet, description="flow"))
             folder = api.save(result, video, output, overwrite=overwrite, write_videos=not values["no_video"],
-                              frame_progress=Progress(quiet=quiet, description="writing"))
+                              frame_progress=Progress(quiet=quiet, description="writing"),
+                              extra_metrics={"input_selection": _selection(values)})
         except BaseException:
             if created and output.is_dir() and not any(output.iterdir()):
                 output.rmdir()  # a failed run leaves no empty folder of its own behind
@@ -290,6 +291,11 @@ def _run_task(task_name: str, configs: Callable[[], tuple[Any, Any]], values: di
         click.echo(str(folder))
 
     _run_guarded(work)
+
+
+def _selection(values: dict[str, Any]) -> dict[str, Any]:
+    """The frame selection of a run (recorded so that `vdp edit` can re-read the same frames)."""
+    return {"start": values["start"], "max_frames": values["max_frames"], "stride": values["stride"]}
 
 
 def _show_version(ctx: click.Context, parameter: click.Parameter, value: bool) -> None:
@@ -359,6 +365,42 @@ def _bench_blend_options() -> list[click.Parameter]:
         click.Option(["--save-layers"], is_flag=True, default=False, help="Keep the separated layers as PNG."),
         _quiet_option(),
     ]
+
+
+def _bench_remove_options() -> list[click.Parameter]:
+    return [
+        click.Argument(["root"], type=click.Path(path_type=Path)),
+        click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path("bench-out/remove"),
+                     show_default=True, help="Report folder."),
+        click.Option(["--masks"], type=click.Choice(["both", "true", "own"]), default="both", show_default=True,
+                     help="Score with the true masks (fill quality alone), with vdp's own masks (the whole "
+                          "pipeline), or both."),
+        click.Option(["--dilate"], type=int, default=None, metavar="PX", help="Mask growth [default: 6]."),
+        click.Option(["--limit-frames"], type=int, default=None, help="Use the first N frames of each item."),
+        click.Option(["--items"], default=None, help="Comma-separated subset of items (default: all)."),
+        click.Option(["--save-frames"], is_flag=True, default=False, help="Keep the outputs as PNG."),
+        _quiet_option(),
+    ]
+
+
+def _bench_remove(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+    quiet, items = values["quiet"], values["items"]
+
+    def work() -> None:
+        from vdp.bench.remove import MODES, run_remove_benchmark, vdp_remover
+
+        options, config = configs()
+        summary = run_remove_benchmark(
+            values["root"], values["output"], remover=vdp_remover(options=options, task_config=config,
+                                                                  dilate=values["dilate"]),
+            method_name="vdp remove", modes=MODES if values["masks"] == "both" else (values["masks"],),
+            limit_frames=values["limit_frames"],
+            items=[i.strip() for i in items.split(",") if i.strip()] if items else None,
+            save_frames=values["save_frames"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+        )
+        _report_bench(summary, "item(s)")
+
+    _run_guarded(work)
 
 
 def _bench_blend(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
@@ -442,6 +484,10 @@ class _BenchCommands(_Group):
             "blend": ("separate", _bench_blend_options, _bench_blend,
                       ("Separate every blend of a `vdp synth blend` folder (<pair>/blend/, layer1/, layer2/) into two "
                        "layers; permutation-invariant layer loss against the identity's (resumable).")),
+            "remove": ("segment", _bench_remove_options, _bench_remove,
+                       ("Remove the object from every composite of a `vdp synth composite` folder (<item>/composite/, "
+                        "background/, mask/); PSNR/SSIM in the object's region and over the frame, temporal ratio, with "
+                        "the true masks and with vdp's own (resumable).")),
         }
         for name, (task_name, fixed, run, help_text) in benches.items():
             self.add_command(_ConfiguredCommand(name, short_help=help_text.split(";")[0].split(" (")[0] + ".",
@@ -590,6 +636,179 @@ def synth_composite(source: Path, output: Path, seed: int, limit_frames: int | N
         click.echo(f"{len(recipe['items'])} item(s) written to {output} (recipe.json beside them)")
 
     _run_guarded(work)
+
+
+def _remove_options() -> list[click.Parameter]:
+    return [
+        click.Argument(["input"], type=click.Path(path_type=Path), required=False),
+        click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path("vdp-removed"),
+                     show_default=True, help="Output folder; results go to OUTPUT/<video name>/."),
+        click.Option(["--from", "from_result"], type=click.Path(path_type=Path), default=None,
+                     help="Reuse the masks of a `vdp segment` result folder (OUT/<video>) instead of segmenting; "
+                          "INPUT may then be omitted (the result's own input is read)."),
+        click.Option(["--mask"], type=click.Path(path_type=Path), default=None,
+                     help="Your own masks: a folder of PNGs, one per frame, non-zero = object (DAVIS style)."),
+        click.Option(["--dilate"], type=int, default=None, metavar="PX",
+                     help="Grow the masks by PX full-resolution pixels (shadows, motion blur, soft edges) "
+                          "[default: 6]."),
+        click.Option(["--max-frames"], type=int, default=None, help="Use at most this many frames."),
+        click.Option(["--start"], type=int, default=0, show_default=True, help="First frame to use."),
+        click.Option(["--stride"], type=int, default=1, show_default=True, help="Use every N-th frame."),
+        click.Option(["--no-video"], is_flag=True, default=False, help="Write PNG frames only, no mp4."),
+        _quiet_option(),
+        click.Option(["--overwrite"], is_flag=True, default=False, help="Replace an existing result folder."),
+    ]
+
+
+def _check_destination(output: Path, name: str, overwrite: bool) -> None:
+    from vdp.errors import VdpError
+
+    destination = output / name
+    if destination.exists() and not overwrite:
+        raise VdpError(f"{destination} already exists; pass --overwrite to replace it, or choose another -o folder")
+
+
+def _save_edit(result: Any, video: Any, values: dict[str, Any], started: float, selection: dict[str, Any]) -> None:
+    """Write a remove/edit result like a task's (atomic, full resolution, fps and audio kept)."""
+    from vdp import api
+
+    output, quiet = values["output"], values["quiet"]
+    result.timings["total"] = round(time.perf_counter() - started, 3)
+    created = not output.exists()
+    try:
+        folder = api.save(result, video, output, overwrite=values["overwrite"], write_videos=not values["no_video"],
+                          frame_progress=Progress(quiet=quiet, description="writing"),
+                          extra_metrics={"input_selection": selection})
+    except BaseException:
+        if created and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()
+        raise
+    if not quiet:
+        for key in result.highlights:
+            if key in result.info:
+                click.echo(f"{key}: {result.info[key]}", err=True)
+    click.echo(str(folder))
+
+
+def _run_remove(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+    input, from_result, mask, quiet = values["input"], values["from_result"], values["mask"], values["quiet"]
+
+    def work() -> None:
+        from vdp.editing import DEFAULT_DILATE, load_result_input, open_result, read_gray_folder, read_mask_folder
+        from vdp.errors import ConfigError
+
+        dilate = DEFAULT_DILATE if values["dilate"] is None else values["dilate"]
+        if dilate < 0:
+            raise ConfigError(f"--dilate must be 0 or more pixels; got {dilate}")
+        if from_result is not None and mask is not None:
+            raise ConfigError("pass either --from RESULT (its masks) or --mask FOLDER (yours), not both")
+        if from_result is None and input is None:
+            raise ConfigError("missing INPUT: pass the video (vdp remove VIDEO -o OUT), or --from a segment result")
+        started = time.perf_counter()
+        selection = _selection(values)
+        alpha, info = None, {}
+        if from_result is not None:
+            result = open_result(from_result, command="remove")
+            video = load_result_input(result, input)
+            selection = {key: result.selection.get(key, default) for key, default in selection.items()}
+            _check_destination(values["output"], video.name, values["overwrite"])
+            masks = read_mask_folder(result.path / "masks", video.num_frames, (video.height, video.width),
+                                     what="the result's masks/")
+            alpha = read_gray_folder(result.path / "alpha", video.num_frames)
+            info["masks_from"] = f"segment result {result.path}"
+        else:
+            from vdp import api
+            from vdp.video import check_input
+
+            check_input(input)
+            _check_destination(values["output"], input.name if input.is_dir() else input.stem, values["overwrite"])
+            options, config = configs()
+            api.check_options(options)
+            video = api.load_video(input, start=values["start"], max_frames=values["max_frames"], stride=values["stride"])
+            if mask is not None:
+                masks = read_mask_folder(mask, video.num_frames, (video.height, video.width))
+                info["masks_from"] = f"your masks {mask}"
+            else:
+                from vdp.editing import segment_masks
+
+                masks, alpha, segment_info = segment_masks(
+                    video, config=config, options=options, progress=Progress(quiet=quiet, description="segment"),
+                    flow_progress=Progress(quiet=quiet, description="flow"))
+                info.update(segment_info, masks_from="vdp segment (this run)")
+        from vdp.editing import removal_result
+
+        mark = time.perf_counter()
+        result = removal_result(video.frames, masks, dilate=dilate, alpha=alpha, info=info)
+        result.timings = {"masks": round(mark - started, 3), "completion_setup": round(time.perf_counter() - mark, 3)}
+        result.config = {"task": "remove", "dilate": dilate, "from": str(from_result) if from_result else None,
+                         "mask": str(mask) if mask else None}
+        _save_edit(result, video, values, started, selection)
+
+    _run_guarded(work)
+
+
+@click.command("edit", no_args_is_help=True)
+@click.argument("result_folder", metavar="RESULT", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("vdp-edited"), show_default=True,
+              help="Output folder; results go to OUTPUT/<video name>/.")
+@click.option("--background", type=click.Path(path_type=Path), default=None,
+              help="A video or image to put behind the foreground (scaled to cover the frame; a shorter video loops).")
+@click.option("--recolor", type=click.Choice(["foreground", "background"]), default=None,
+              help="The layer --hue and --saturation change.")
+@click.option("--hue", type=float, default=0.0, show_default=True, help="Hue rotation in degrees.")
+@click.option("--saturation", type=float, default=1.0, show_default=True, help="Saturation factor (0: grey).")
+@click.option("--blur-background", type=float, default=0.0, show_default=True, metavar="SIGMA",
+              help="Blur the background (without the object) by a Gaussian of this sigma in pixels.")
+@click.option("--input", "input_override", type=click.Path(path_type=Path), default=None,
+              help="The video the result was made from, when it has moved.")
+@click.option("--dilate", type=int, default=None, metavar="PX",
+              help="Mask growth when the clean background is computed from a segment result [default: 6].")
+@click.option("--no-video", is_flag=True, default=False, help="Write PNG frames only, no mp4.")
+@click.option("--quiet", "-q", is_flag=True, default=False, help="Print only errors and the output folder.")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace an existing result folder.")
+def edit_command(result_folder: Path, **values: Any) -> None:
+    """Edit a video by its layers, from a `vdp segment` or `vdp remove` result folder (OUT/<video>).
+
+    The foreground (the input inside the object's soft alpha) is composited over a new background
+    (--background), or over the clean background, blurred (--blur-background) or recoloured
+    (--recolor background); --recolor foreground recolours the object. Full resolution, the
+    source's fps and audio, and a side-by-side preview.mp4.
+    """
+    _setup_logging(values["quiet"])
+
+    def work() -> None:
+        from vdp.editing import DEFAULT_DILATE, EditSettings, clean_background_of, edit_result, load_result_input, \
+            open_result, read_gray_folder
+
+        settings = EditSettings(background=values["background"], recolor=values["recolor"], hue=values["hue"],
+                                saturation=values["saturation"], blur_background=values["blur_background"])
+        started = time.perf_counter()
+        result = open_result(result_folder, command="edit")
+        video = load_result_input(result, values["input_override"])
+        _check_destination(values["output"], video.name, values["overwrite"])
+        alpha = read_gray_folder(result.path / "alpha", video.num_frames)
+        clean = None
+        if settings.needs_clean_background:
+            clean = clean_background_of(result, video,
+                                        dilate=DEFAULT_DILATE if values["dilate"] is None else values["dilate"])
+        edited = edit_result(video, alpha, settings, clean_background=clean)
+        edited.info["from"] = str(result.path)
+        edited.config = {"task": "edit", **edited.info["edits"], "from": str(result.path)}
+        selection = {key: result.selection.get(key) for key in ("start", "max_frames", "stride")}
+        _save_edit(edited, video, values, started, selection)
+
+    _run_guarded(work)
+
+
+app.add_command(_ConfiguredCommand(
+    "remove", short_help="Remove the object from a video (segment + clean background from other frames).",
+    fixed=_remove_options, task_name="segment", run=_run_remove,
+    help_text=("Remove the object from a video: segment it (or take --from a segment result, or --mask your own "
+               "masks), then fill where it was with the background seen in other frames (carried by the camera's "
+               "motion), and spatially what no frame shows. Writes background/ (the video without the object), "
+               "masks/, alpha/, removed.mp4 and preview.mp4 (input | removed), at full resolution with the "
+               "source's fps and audio. The segment options below apply when vdp segments.")), "remove")
+app.add_command(edit_command, "edit")
 
 
 def _terminate(signum, frame) -> None:

@@ -212,6 +212,12 @@ _SSIM_K2 = 0.03
 
 
 def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+    # scikit-image averages only pixels whose whole window lies inside the image.
+    inner = _ssim_map(x, y, data_range)[_SSIM_RADIUS:-_SSIM_RADIUS, _SSIM_RADIUS:-_SSIM_RADIUS]
+    return float(inner.mean())
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
     size = 2 * _SSIM_RADIUS + 1
 
     def blur(image: np.ndarray) -> np.ndarray:
@@ -226,12 +232,32 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
     cov_xy = blur(x * y) - mean_x * mean_y
     c1 = (_SSIM_K1 * data_range) ** 2
     c2 = (_SSIM_K2 * data_range) ** 2
-    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
+    return ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
         (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
     )
-    # scikit-image averages only pixels whose whole window lies inside the image.
-    inner = ssim_map[_SSIM_RADIUS:-_SSIM_RADIUS, _SSIM_RADIUS:-_SSIM_RADIUS]
-    return float(inner.mean())
+
+
+def region_ssim(pred: np.ndarray, target: np.ndarray, region: np.ndarray, *, data_range: float = 1.0) -> float:
+    """SSIM (as `ssim`: same window and constants) averaged over the pixels of ``region`` only.
+
+    Args:
+        pred, target: (H, W, C) or (H, W) float images in [0, data_range].
+        region: (H, W) bool; the windows of its pixels see their surroundings too.
+
+    Returns:
+        The mean SSIM over the region, NaN when it is empty.
+    """
+    pred, target = _as_image_pair(pred, target)
+    region = np.asarray(region, dtype=bool)
+    if region.shape != pred.shape[:2]:
+        raise ValueError(f"region is {region.shape} but the images are {pred.shape[:2]}")
+    if not region.any():
+        return math.nan
+    if pred.ndim == 2:
+        pred, target = pred[..., None], target[..., None]
+    maps = [_ssim_map(np.ascontiguousarray(pred[..., c]), np.ascontiguousarray(target[..., c]), data_range)
+            for c in range(pred.shape[-1])]
+    return float(np.mean([m[region].mean() for m in maps]))
 
 
 def ssim(pred: np.ndarray, target: np.ndarray, *, data_range: float = 1.0) -> float:

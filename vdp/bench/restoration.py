@@ -279,7 +279,8 @@ def _check_video(frames: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be a (T, H, W, 3) uint8 RGB array; got {got}")
 
 
-def temporal_consistencies(videos: Mapping[str, np.ndarray], reference: np.ndarray) -> dict[str, float]:
+def temporal_consistencies(videos: Mapping[str, np.ndarray], reference: np.ndarray,
+                           regions: np.ndarray | None = None) -> dict[str, float]:
     """Flow-warped frame-to-frame error of several videos along the motion of ``reference``.
 
     Frame t+1 of each video is warped onto its frame t with the DIS flow t -> t+1 of ``reference``,
@@ -291,6 +292,8 @@ def temporal_consistencies(videos: Mapping[str, np.ndarray], reference: np.ndarr
     Args:
         videos: name -> (T, H, W, 3) uint8 RGB, each the shape of ``reference``.
         reference: (T, H, W, 3) uint8 RGB whose motion is followed (the ground truth).
+        regions: optional (T, H, W) bool; pair (t, t+1) is measured only at the pixels of
+            ``regions[t]`` (e.g. where an object was removed).
 
     Returns:
         name -> mean absolute error in [0, 1] (lower is steadier); NaN when T < 2 or no pixel is
@@ -315,6 +318,8 @@ def temporal_consistencies(videos: Mapping[str, np.ndarray], reference: np.ndarr
         target_x, target_y = cols + forward[0, 0], rows + forward[0, 1]
         outside = (target_x < 0) | (target_x > width - 1) | (target_y < 0) | (target_y > height - 1)
         valid = ~(occluded | outside)
+        if regions is not None:
+            valid &= torch.from_numpy(np.asarray(regions[t], dtype=bool))
         count = int(valid.sum())
         if count == 0:
             continue
