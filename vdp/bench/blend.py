@@ -42,12 +42,11 @@ from typing import Any
 import numpy as np
 
 from vdp.bench.davis import peak_rss_megabytes
-from vdp.bench.items import collect_scores, run_items
+from vdp.bench.items import collect_scores, list_item_folders, run_items
 from vdp.bench.restoration import read_frames, safe_item_folder
 from vdp.errors import VideoInputError
 from vdp.metrics import permutation_invariant_loss
 from vdp.video import write_png_sequence
-from vdp.video.read import natural_sort_key
 
 logger = logging.getLogger(__name__)
 
@@ -74,29 +73,17 @@ ITEM_FOLDERS = ("blend", "layer1", "layer2")
 # Reading
 
 
-def _is_item(folder: Path) -> bool:
-    return all((folder / name).is_dir() for name in ITEM_FOLDERS)
-
-
 def list_items(root: Path) -> list[tuple[str, Path]]:
     """The (item name, item folder) of every blend under ``root``, in natural order of names.
 
     Raises:
         VideoInputError: ``root`` is not a folder, or holds no item.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise VideoInputError(f"{root} is not a folder; pass a folder made by `vdp synth blend`")
-    if _is_item(root):
-        return [(root.name, root)]
-    items = [entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".") and _is_item(entry)]
-    if not items:
-        raise VideoInputError(
-            f"{root} is not a blend benchmark folder: expected {root}/<pair>/blend/, layer1/ and layer2/ (frames "
-            "in each); make one with `vdp synth blend SOURCE OUT`"
-        )
-    items.sort(key=lambda entry: (natural_sort_key(entry.name), entry.name))
-    return [(entry.name, entry) for entry in items]
+    return list_item_folders(
+        Path(root), ITEM_FOLDERS,
+        not_a_folder=f"{root} is not a folder; pass a folder made by `vdp synth blend`",
+        no_item=(f"{root} is not a blend benchmark folder: expected {root}/<pair>/blend/, layer1/ and layer2/ (frames "
+                 "in each); make one with `vdp synth blend SOURCE OUT`"))
 
 
 def _true_coefficients(root: Path) -> dict[str, float]:

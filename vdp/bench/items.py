@@ -13,6 +13,32 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vdp.atomic_write import pending_folder
+from vdp.errors import VideoInputError
+from vdp.video.read import natural_sort_key
+
+
+def list_item_folders(root: Path, folders: tuple[str, ...], *, not_a_folder: str, no_item: str) -> list[tuple[str, Path]]:
+    """(item name, folder) of every benchmark item under ``root`` (a folder holding all of
+    ``folders``), in natural order of names; ``root`` may itself be one item.
+
+    Raises:
+        VideoInputError: ``root`` is not a folder (message ``not_a_folder``), or holds no item
+            (``no_item``).
+    """
+    root = Path(root)
+
+    def is_item(folder: Path) -> bool:
+        return all((folder / name).is_dir() for name in folders)
+
+    if not root.is_dir():
+        raise VideoInputError(not_a_folder)
+    if is_item(root):
+        return [(root.name, root)]
+    items = [entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".") and is_item(entry)]
+    if not items:
+        raise VideoInputError(no_item)
+    items.sort(key=lambda entry: (natural_sort_key(entry.name), entry.name))
+    return [(entry.name, entry) for entry in items]
 
 
 def run_item(

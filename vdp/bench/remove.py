@@ -38,12 +38,11 @@ from typing import Any
 import numpy as np
 
 from vdp.bench.davis import peak_rss_megabytes
-from vdp.bench.items import collect_scores, run_items
+from vdp.bench.items import collect_scores, list_item_folders, run_items
 from vdp.bench.restoration import read_frames, safe_item_folder, temporal_consistencies
 from vdp.errors import VideoInputError
 from vdp.metrics import region_ssim, ssim
 from vdp.video import write_png_sequence
-from vdp.video.read import natural_sort_key
 
 #: The folders of one item: the input, the answer, the object's mask.
 ITEM_FOLDERS = ("composite", "background", "mask")
@@ -53,29 +52,17 @@ MODES = ("true", "own")
 Remover = Callable[[np.ndarray, "np.ndarray | None", str], tuple[np.ndarray, dict[str, Any]]]
 
 
-def _is_item(folder: Path) -> bool:
-    return all((folder / name).is_dir() for name in ITEM_FOLDERS)
-
-
 def list_items(root: Path) -> list[tuple[str, Path]]:
     """(item name, folder) of every composite under ``root``, in natural order.
 
     Raises:
         VideoInputError: ``root`` is not a folder or holds no item.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise VideoInputError(f"{root} is not a folder; pass a folder made by `vdp synth composite`")
-    if _is_item(root):
-        return [(root.name, root)]
-    items = [e for e in root.iterdir() if e.is_dir() and not e.name.startswith(".") and _is_item(e)]
-    if not items:
-        raise VideoInputError(
-            f"{root} is not a removal benchmark folder: expected {root}/<item>/composite/, background/ and mask/ "
-            "(frames in each); make one with `vdp synth composite DAVIS_ROOT OUT`"
-        )
-    items.sort(key=lambda e: (natural_sort_key(e.name), e.name))
-    return [(e.name, e) for e in items]
+    return list_item_folders(
+        Path(root), ITEM_FOLDERS,
+        not_a_folder=f"{root} is not a folder; pass a folder made by `vdp synth composite`",
+        no_item=(f"{root} is not a removal benchmark folder: expected {root}/<item>/composite/, background/ and mask/ "
+                 "(frames in each); make one with `vdp synth composite DAVIS_ROOT OUT`"))
 
 
 def _psnr_pooled(output: np.ndarray, clean: np.ndarray, region: np.ndarray) -> float:
