@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vdp.bench.items import run_item
+from vdp.bench.items import WORKER_FILE, run_item
 
 
 def _run(out: Path, work, lines: list[str]):
@@ -21,6 +21,7 @@ def test_a_finished_item_has_its_score_and_is_skipped_next_time(tmp_path: Path) 
     assert _run(tmp_path, lambda folder: {"J": 0.9}, lines) is None
     assert lines == ["seq: J 0.5", "seq: already scored, skipped"]
     assert [p.name for p in tmp_path.iterdir()] == ["seq"]
+    assert not (tmp_path / "seq" / WORKER_FILE).exists()
 
 
 def test_a_failure_is_recorded_and_the_batch_can_go_on(tmp_path: Path) -> None:
@@ -33,6 +34,7 @@ def test_a_failure_is_recorded_and_the_batch_can_go_on(tmp_path: Path) -> None:
     assert "RuntimeError: no masks" in (tmp_path / "seq" / "error.txt").read_text()
     assert not (tmp_path / "seq" / "score.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["seq"]
+    assert not (tmp_path / "seq" / WORKER_FILE).exists()
 
 
 def test_an_interrupt_during_the_work_removes_the_partial_folder(tmp_path: Path) -> None:
@@ -65,5 +67,6 @@ def test_a_stale_partial_folder_from_a_killed_run_is_replaced(tmp_path: Path) ->
     stale.mkdir()
     (stale / "frames.csv").write_text("old\n")
     assert _run(tmp_path, lambda folder: {"J": 0.7, "files": sorted(p.name for p in folder.iterdir())}, []) \
-        == {"J": 0.7, "files": []}
+        == {"J": 0.7, "files": [WORKER_FILE]}  # the old file is gone; only who computes it is there
     assert [p.name for p in tmp_path.iterdir()] == ["seq"]
+    assert not (tmp_path / "seq" / WORKER_FILE).exists()

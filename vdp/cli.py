@@ -7,6 +7,7 @@ Task and bench options are generated from config dataclasses (`vdp.cli_options`)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -108,6 +109,39 @@ def _input_options() -> list[click.Parameter]:
 
 def _quiet_option() -> click.Option:
     return click.Option(["--quiet", "-q"], is_flag=True, default=False, help="Print only errors and the output folder.")
+
+
+def _execution_options() -> list[click.Parameter]:
+    """Where the items of a batch or bench run (`vdp.parallel`)."""
+    return [
+        click.Option(["--workers"], type=int, default=None, metavar="N",
+                     help="Items run at once on this machine, the cores split between them [default: 1]."),
+        click.Option(["--threads"], type=int, default=None, metavar="N",
+                     help="Threads (with --ray: CPUs asked for) per item [default: this machine's cores / --workers]."),
+        click.Option(["--ray"], default=None, metavar="auto|ADDRESS",
+                     help="Run each item as a Ray task: 'auto' joins the cluster in RAY_ADDRESS or starts a local "
+                          "Ray; or a cluster address. The output folder must be on a filesystem every node sees. "
+                          "Needs: pip install \"vdp[ray]\"."),
+    ]
+
+
+@contextlib.contextmanager
+def _executor(values: dict[str, Any], options: Any):
+    """The executor the execution options ask for (checked before any item runs), closed after."""
+    from vdp.parallel import make_executor
+
+    if values.get("ray") is not None and values.get("workers") not in (None, 1):
+        from vdp.errors import ConfigError
+
+        raise ConfigError("--workers is for this machine; with --ray, Ray places the items (use --threads to size them)")
+    executor = make_executor(workers=values.get("workers"), ray=values.get("ray"), threads=values.get("threads"),
+                             device=options.device)
+    if not values.get("quiet"):
+        click.echo(f"running items: {executor.description}", err=True)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 class _ConfiguredCommand(click.Command):
@@ -335,6 +369,7 @@ def _bench_davis_options() -> list[click.Parameter]:
                      show_default=True, help="Report folder."),
         click.Option(["--sequences"], default=None, help="Comma-separated subset (default: all)."),
         click.Option(["--save-masks"], is_flag=True, default=False, help="Also keep each sequence's full outputs."),
+        *_execution_options(),
         _quiet_option(),
     ]
 
@@ -349,6 +384,7 @@ def _bench_restoration_options(default_output: str) -> Callable[[], list[click.P
                          help="Use the first N frames of each video (SDSD protocol: 30)."),
             click.Option(["--pairs"], default=None, help="Comma-separated subset of videos (default: all)."),
             click.Option(["--save-frames"], is_flag=True, default=False, help="Keep the restored frames as PNG."),
+            *_execution_options(),
             _quiet_option(),
         ]
 
@@ -363,6 +399,7 @@ def _bench_blend_options() -> list[click.Parameter]:
         click.Option(["--limit-frames"], type=int, default=None, help="Use the first N frames of each pair."),
         click.Option(["--pairs"], default=None, help="Comma-separated subset of pairs, e.g. bear+camel (default: all)."),
         click.Option(["--save-layers"], is_flag=True, default=False, help="Keep the separated layers as PNG."),
+        *_execution_options(),
         _quiet_option(),
     ]
 
@@ -379,6 +416,7 @@ def _bench_remove_options() -> list[click.Parameter]:
         click.Option(["--limit-frames"], type=int, default=None, help="Use the first N frames of each item."),
         click.Option(["--items"], default=None, help="Comma-separated subset of items (default: all)."),
         click.Option(["--save-frames"], is_flag=True, default=False, help="Keep the outputs as PNG."),
+        *_execution_options(),
         _quiet_option(),
     ]
 
@@ -390,14 +428,16 @@ def _bench_remove(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]
         from vdp.bench.remove import MODES, run_remove_benchmark, vdp_remover
 
         options, config = configs()
-        summary = run_remove_benchmark(
-            values["root"], values["output"], remover=vdp_remover(options=options, task_config=config,
-                                                                  dilate=values["dilate"]),
-            method_name="vdp remove", modes=MODES if values["masks"] == "both" else (values["masks"],),
-            limit_frames=values["limit_frames"],
-            items=[i.strip() for i in items.split(",") if i.strip()] if items else None,
-            save_frames=values["save_frames"], log=None if quiet else (lambda line: click.echo(line, err=True)),
-        )
+        with _executor(values, options) as executor:
+            summary = run_remove_benchmark(
+                values["root"], values["output"], remover=vdp_remover(options=options, task_config=config,
+                                                                      dilate=values["dilate"]),
+                method_name="vdp remove", modes=MODES if values["masks"] == "both" else (values["masks"],),
+                limit_frames=values["limit_frames"],
+                items=[i.strip() for i in items.split(",") if i.strip()] if items else None,
+                save_frames=values["save_frames"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+                executor=executor,
+            )
         _report_bench(summary, "item(s)")
 
     _run_guarded(work)
@@ -410,12 +450,14 @@ def _bench_blend(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any])
         from vdp.bench.blend import run_blend_benchmark, vdp_separator
 
         options, config = configs()
-        summary = run_blend_benchmark(
-            values["root"], values["output"], separator=vdp_separator(options=options, task_config=config),
-            method_name="vdp separate", limit_frames=values["limit_frames"],
-            pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
-            save_layers=values["save_layers"], log=None if quiet else (lambda line: click.echo(line, err=True)),
-        )
+        with _executor(values, options) as executor:
+            summary = run_blend_benchmark(
+                values["root"], values["output"], separator=vdp_separator(options=options, task_config=config),
+                method_name="vdp separate", limit_frames=values["limit_frames"],
+                pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
+                save_layers=values["save_layers"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+                executor=executor,
+            )
         _report_bench(summary, "item(s)")
 
     _run_guarded(work)
@@ -428,11 +470,13 @@ def _bench_davis(configs: Callable[[], tuple[Any, Any]], values: dict[str, Any])
         from vdp.bench.davis import run_davis_benchmark
 
         options, config = configs()
-        summary = run_davis_benchmark(
-            values["root"], values["output"], options=options, task_config=config,
-            sequences=values["sequences"].split(",") if values["sequences"] else None,
-            save_outputs=values["save_masks"], log=None if quiet else (lambda line: click.echo(line, err=True)),
-        )
+        with _executor(values, options) as executor:
+            summary = run_davis_benchmark(
+                values["root"], values["output"], options=options, task_config=config,
+                sequences=values["sequences"].split(",") if values["sequences"] else None,
+                save_outputs=values["save_masks"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+                executor=executor,
+            )
         _report_bench(summary, "sequence(s)")
 
     _run_guarded(work)
@@ -446,13 +490,15 @@ def _bench_restoration(layout: str, task_name: str) -> Callable[..., None]:
             from vdp.bench.restoration import run_restoration_benchmark, vdp_restorer
 
             options, config = configs()
-            summary = run_restoration_benchmark(
-                values["root"], values["output"], layout=layout,
-                restorer=vdp_restorer(task_name, options=options, task_config=config),
-                method_name=f"vdp {task_name}", limit_frames=values["limit_frames"],
-                pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
-                save_frames=values["save_frames"], log=None if quiet else (lambda line: click.echo(line, err=True)),
-            )
+            with _executor(values, options) as executor:
+                summary = run_restoration_benchmark(
+                    values["root"], values["output"], layout=layout,
+                    restorer=vdp_restorer(task_name, options=options, task_config=config),
+                    method_name=f"vdp {task_name}", limit_frames=values["limit_frames"],
+                    pairs=[p.strip() for p in pairs.split(",") if p.strip()] if pairs else None,
+                    save_frames=values["save_frames"], log=None if quiet else (lambda line: click.echo(line, err=True)),
+                    executor=executor,
+                )
             _report_bench(summary, "item(s)")
 
         _run_guarded(work)
@@ -492,6 +538,75 @@ class _BenchCommands(_Group):
         for name, (task_name, fixed, run, help_text) in benches.items():
             self.add_command(_ConfiguredCommand(name, short_help=help_text.split(";")[0].split(" (")[0] + ".",
                                                 fixed=fixed, task_name=task_name, run=run, help_text=help_text), name)
+
+
+def _batch_options() -> list[click.Parameter]:
+    return [
+        click.Argument(["inputs"], nargs=-1, required=True),
+        click.Option(["--output", "-o"], type=click.Path(path_type=Path), default=Path("vdp-batch"), show_default=True,
+                     help="Output folder: OUTPUT/<video name>/ per video, OUTPUT/batch.json and batch.csv."),
+        click.Option(["--max-frames"], type=int, default=None, help="Use at most this many frames of each video."),
+        click.Option(["--start"], type=int, default=0, show_default=True, help="First frame to use."),
+        click.Option(["--stride"], type=int, default=1, show_default=True, help="Use every N-th frame."),
+        click.Option(["--no-video"], is_flag=True, default=False, help="Write PNG frames only, no mp4."),
+        *_execution_options(),
+        _quiet_option(),
+    ]
+
+
+def _run_batch(task_name: str, configs: Callable[[], tuple[Any, Any]], values: dict[str, Any]) -> None:
+    def work() -> None:
+        from vdp import api
+        from vdp.batch import find_inputs, run_batch
+
+        options, config = configs()
+        api.check_options(options)
+        find_inputs(values["inputs"])  # a wrong path is refused before Ray or workers start
+        with _executor(values, options) as executor:
+            summary = run_batch(task_name, list(values["inputs"]), values["output"], options=options, config=config,
+                                selection=_selection(values), write_videos=not values["no_video"], executor=executor,
+                                log=None if values["quiet"] else (lambda line: click.echo(line, err=True)))
+        overall = summary["overall"]
+        click.echo(f"{overall['done']} of {overall['items']} done, {overall['failed']} failed: "
+                   f"{values['output'] / 'batch.csv'}", err=True)
+        click.echo(str(values["output"]))
+        if summary["failed"]:
+            click.echo(f"failed: {', '.join(summary['failed'])} (see OUTPUT/<name>/error.txt; a rerun retries them)",
+                       err=True)
+            raise click.exceptions.Exit(1)
+
+    _run_guarded(work)
+
+
+class _BatchCommands(_Group):
+    """`vdp batch TASK INPUTS...`: one subcommand per registered task, with that task's options."""
+
+    def _add_tasks(self) -> None:
+        if self.commands:
+            return
+        from vdp.task import available_tasks
+
+        for name, entry_point in sorted(available_tasks().items()):
+            self.add_command(_ConfiguredCommand(
+                name, short_help=_task_summary(entry_point), fixed=_batch_options, task_name=name,
+                run=functools.partial(_run_batch, name),
+                help_text=(f"Run {name} on every video the INPUTS name (video files, folders of frames, folders of "
+                           "those, or quoted globs): OUTPUT/<video name>/ each, as `vdp " + name + "` writes it, and "
+                           "a summary in OUTPUT/batch.json and batch.csv. Resumable: a rerun skips finished videos "
+                           "and retries failed ones; exit status 1 if any failed.")), name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_tasks()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._add_tasks()
+        return super().get_command(ctx, name)
+
+
+@app.group("batch", cls=_BatchCommands, no_args_is_help=True)
+def batch_app() -> None:
+    """Run a task on many videos (resumable; local workers or a Ray cluster)."""
 
 
 @app.group("bench", cls=_BenchCommands, no_args_is_help=True)

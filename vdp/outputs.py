@@ -95,21 +95,36 @@ def write_result(
     # A hidden `.<name>.partial-<pid>-<random>` folder: removed on any error or Ctrl-C, renamed
     # onto `destination` (replacing an older result) once metrics.json is in it.
     with pending_folder(destination) as temporary:
-        _write_frames(result, video, temporary, write_videos=write_videos, frame_progress=frame_progress)
-        (temporary / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
-        metrics = {
-            "task": result.task,
-            "video": {"name": video.name, "source": str(video.source) if video.source else None,
-                      "num_frames": video.num_frames, "size": [video.height, video.width],
-                      "fps": str(video.fps), "has_audio": video.has_audio},
-            "info": result.info,
-            "final_losses": result.losses,
-            "timings_seconds": result.timings,
-            "versions": _versions(),
-            **(extra_metrics or {}),
-        }
-        (temporary / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        write_result_into(result, video, temporary, write_videos=write_videos, frame_progress=frame_progress,
+                          extra_metrics=extra_metrics)
     return destination
+
+
+def write_result_into(
+    result: TaskResult,
+    video: Video,
+    folder: Path,
+    *,
+    write_videos: bool = True,
+    frame_progress: Callable[[int, int], None] | None = None,
+    extra_metrics: dict[str, Any] | None = None,
+) -> None:
+    """Write a result's files into `folder` as they are (no temporary folder of its own): for a
+    caller that already writes into one, such as a batch item (`vdp.batch`). metrics.json is last."""
+    _write_frames(result, video, folder, write_videos=write_videos, frame_progress=frame_progress)
+    (folder / "config.json").write_text(json.dumps(result.config, indent=2, default=str) + "\n")
+    metrics = {
+        "task": result.task,
+        "video": {"name": video.name, "source": str(video.source) if video.source else None,
+                  "num_frames": video.num_frames, "size": [video.height, video.width],
+                  "fps": str(video.fps), "has_audio": video.has_audio},
+        "info": result.info,
+        "final_losses": result.losses,
+        "timings_seconds": result.timings,
+        "versions": _versions(),
+        **(extra_metrics or {}),
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
 
 
 def _write_frames(result: TaskResult, video: Video, folder: Path, *, write_videos: bool,

@@ -159,6 +159,7 @@ def run_blend_benchmark(
     pairs: list[str] | None = None,
     save_layers: bool = False,
     log: Callable[[str], None] | None = None,
+    executor=None,
 ) -> dict[str, Any]:
     """Separate and score every blend; resumable; a failing item is recorded, not fatal.
 
@@ -196,6 +197,7 @@ def run_blend_benchmark(
                                 f"{score['ratio']:.3f}) ({score['seconds']:.1f}s)"
                                 if score["ratio"] is not None else f"loss {score['loss']:.4f}"),
         say=say, summarise=lambda: summarise(out_dir, chosen, settings), folder_of=safe_item_folder,
+        executor=executor,
     )
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -50,9 +48,10 @@ def read_annotations(root: Path, sequence: str) -> list[np.ndarray]:
 
 
 def peak_rss_megabytes() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 / 1024 if os.uname().sysname == "Darwin" else peak / 1024
+    """Peak resident memory of this process since the item started (`vdp.parallel.peak_memory_mb`)."""
+    from vdp.parallel import peak_memory_mb
+
+    return peak_memory_mb()
 
 
 def vdp_segmenter(*, options, task_config: Any = None, save_to: Path | None = None) -> Segmenter:
@@ -81,6 +80,7 @@ def run_davis_benchmark(
     method_name: str = "vdp segment",
     save_outputs: bool = False,
     log: Callable[[str], None] | None = None,
+    executor=None,
 ) -> dict[str, Any]:
     """Run and score every sequence; resumable; a failing sequence is recorded, not fatal.
 
@@ -119,7 +119,7 @@ def run_davis_benchmark(
                 "peak_rss_mb_so_far": round(peak_rss_megabytes(), 1), **details}
 
     return run_items(out_dir, chosen, score_sequence, describe=lambda s: f"J {s['J']:.3f} F {s['F']:.3f} ({s['seconds']:.0f}s)",
-                     say=say, summarise=lambda: summarise(out_dir, chosen, method_name))
+                     say=say, summarise=lambda: summarise(out_dir, chosen, method_name), executor=executor)
 
 
 def summarise(out_dir: Path, sequences: list[str], method_name: str) -> dict[str, Any]:

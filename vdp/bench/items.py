@@ -7,13 +7,22 @@ recorded in `<item>/error.txt` and the batch carries on; Ctrl-C removes the part
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import socket
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from vdp.atomic_write import pending_folder
 from vdp.errors import VideoInputError
+from vdp.parallel import Executor, SerialExecutor, peak_memory_reset
+
+#: Written into an item's temporary folder while it runs: which host and process is computing it
+#: (to find a stuck or lost item on a cluster).
+WORKER_FILE = "worker.json"
 from vdp.video.read import natural_sort_key
 
 
@@ -72,7 +81,11 @@ def run_item(
     # error.txt) once score.json is in it.
     try:
         with pending_folder(folder, temporary=out_dir / f".{folder_name}.partial") as temporary:
+            peak_memory_reset()  # the item's own peak, in a worker that runs several items
+            (temporary / WORKER_FILE).write_text(json.dumps(
+                {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}) + "\n")
             score = work(temporary)
+            (temporary / WORKER_FILE).unlink(missing_ok=True)
             (temporary / "score.json").write_text(json.dumps(score, indent=2, default=str) + "\n")
         say(f"{label}: {describe(score)}")
         return score
@@ -102,6 +115,15 @@ def collect_scores(out_dir: Path, names: list[str], folder_of: Callable[[str], s
     return scores, failed
 
 
+def _run_one(out_dir: Path, folder_name: str, work: Callable[[Path], dict[str, Any]], label: str,
+             describe: Callable[[dict[str, Any]], str]) -> list[str]:
+    """`run_item` where the item runs (this process, a local worker or a Ray worker): its log lines
+    come back to the driver."""
+    lines: list[str] = []
+    run_item(out_dir, folder_name, work, label=label, describe=describe, say=lines.append)
+    return lines
+
+
 def run_items(
     out_dir: Path,
     names: list[str],
@@ -111,17 +133,29 @@ def run_items(
     say: Callable[[str], None],
     summarise: Callable[[], dict[str, Any]],
     folder_of: Callable[[str], str] = str,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
-    """Run every item (`run_item`), rewriting the summary after each so an interrupted batch
-    leaves an up-to-date one; returns the final summary.
+    """Run every item not finished yet (`run_item`) on `executor` (default: here, in order),
+    rewriting the summary after each so an interrupted batch leaves an up-to-date one; returns
+    the final summary.
 
     Args:
-        work: (item name, temporary folder) -> score.
-        summarise: writes and returns the summary of the whole batch.
+        work: (item name, temporary folder) -> score; with another executor than the serial one it
+            runs in another process (it travels with cloudpickle, closures included).
+        summarise: writes and returns the summary of the whole batch (here, in the driver).
         folder_of: item name -> its folder inside `out_dir`.
+        executor: where the items run (`vdp.parallel.make_executor`).
     """
+    executor = executor or SerialExecutor()
+    todo = []
     for index, name in enumerate(names, start=1):
-        run_item(out_dir, folder_of(name), lambda temporary, name=name: work(name, temporary),
-                 label=f"[{index}/{len(names)}] {name}", describe=describe, say=say)
+        label = f"[{index}/{len(names)}] {name}"
+        if (out_dir / folder_of(name) / "score.json").is_file():  # resume: decided here, not on a worker
+            say(f"{label}: already scored, skipped")
+            continue
+        todo.append((out_dir, folder_of(name), functools.partial(work, name), label, describe))
+    for _, lines in executor.map(_run_one, todo):
+        for line in lines:
+            say(line)
         summarise()
     return summarise()

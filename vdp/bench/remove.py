@@ -170,7 +170,7 @@ def summarise(out_dir: Path, items: list[str], settings: dict[str, Any]) -> dict
 def run_remove_benchmark(root: Path, out_dir: Path, *, remover: Remover, method_name: str,
                          modes: tuple[str, ...] = MODES, limit_frames: int | None = None,
                          items: list[str] | None = None, save_frames: bool = False,
-                         log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                         log: Callable[[str], None] | None = None, executor=None) -> dict[str, Any]:
     """Run a remover over every composite (resumable; failures recorded) and summarise.
 
     Raises:
@@ -201,7 +201,7 @@ def run_remove_benchmark(root: Path, out_dir: Path, *, remover: Remover, method_
                                                          method_name=method_name, modes=modes,
                                                          limit_frames=limit_frames, save_frames=save_frames),
                      describe=describe, say=say, summarise=lambda: summarise(out_dir, names, settings),
-                     folder_of=safe_item_folder)
+                     folder_of=safe_item_folder, executor=executor)
 
 
 def vdp_remover(*, options=None, task_config: Any = None, dilate: int | None = None) -> Remover:

@@ -412,6 +412,7 @@ def run_restoration_benchmark(
     pairs: list[str] | None = None,
     save_frames: bool = False,
     log: Callable[[str], None] | None = None,
+    executor=None,
 ) -> dict[str, Any]:
     """Restore and score every video pair; resumable; a failing item is recorded, not fatal.
 
@@ -447,6 +448,7 @@ def run_restoration_benchmark(
         describe=lambda score: (f"PSNR {score['psnr']:.2f} (input {score['input_psnr']:.2f}) SSIM {score['ssim']:.3f} "
                                 f"(input {score['input_ssim']:.3f}) ({score['seconds']:.1f}s)"),
         say=say, summarise=lambda: summarise(out_dir, chosen, settings), folder_of=safe_item_folder,
+        executor=executor,
     )
 
 
