@@ -1,12 +1,17 @@
-"""Peak memory of a vdp run against the length of a 1080p video (issue 4's bounded-memory figure).
+"""Peak memory and wall time of a vdp run against the length of a generated video, and the seam
+between optimisation windows.
 
-Generates a 1920x1080 test video with ffmpeg's `testsrc2` source (moving patterns, 30 fps) for
-each requested length, runs the CLI on it in a fresh process, and samples that process's resident
-memory (VmRSS) every 0.25 s; the peak is the kernel's own high-water mark (VmHWM) read just before
-the process exits, cross-checked with getrusage. Writes one JSON line per run.
+Generates a test video with ffmpeg's `testsrc2` source (moving patterns, 30 fps; 1920x1080 unless
+--size says otherwise) for each requested length, runs the CLI on it in a fresh process, and
+samples that process's resident memory (VmRSS) every 0.25 s; the peak is the kernel's own
+high-water mark (VmHWM) read just before the process exits, cross-checked with getrusage. When the
+run was fitted in windows (metrics.json `info.windows`), the seam is measured on the written
+alpha/ frames: the mean absolute change of alpha between consecutive frames (0-255) for the pairs
+where two windows are cross-faded, against the pairs inside one window. Writes one JSON line per run.
 
-    python benchmarks/memory_long_video.py --frames 100 1000 -o bench-out/memory
-    python benchmarks/memory_long_video.py --frames 100 --task dehaze -o bench-out/memory
+    python benchmarks/memory_long_video.py --frames 1000 10000 --size 854x480 -o bench-out/memory
+    python benchmarks/memory_long_video.py --frames 1000 -o bench-out/memory
+    python benchmarks/memory_long_video.py --frames 100 --task dehaze -o bench-out/memory -- --steps 20
 
 Everything vdp writes (the result folders) stays under OUT; the generated videos are cached in
 OUT/videos so the second length does not re-encode the first.
@@ -29,14 +34,42 @@ from clips import write_test_pattern  # benchmarks/clips.py, beside this script
 from vdp.atomic_write import PendingFile
 
 
-def make_video(path: Path, num_frames: int) -> Path:
-    """A 1080p, 30 fps H.264 clip of ffmpeg's moving test pattern (no audio)."""
+def make_video(path: Path, num_frames: int, size: tuple[int, int] = (1920, 1080)) -> Path:
+    """A 30 fps H.264 clip of ffmpeg's moving test pattern (no audio), `size` = (width, height)."""
     if path.is_file():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     with PendingFile(path) as temporary:  # a hidden name ending in .mp4, so ffmpeg writes mp4
         write_test_pattern(temporary, "-frames:v", str(num_frames), "-c:v", "libx264", "-preset", "veryfast",
-                           "-crf", "20", "-pix_fmt", "yuv420p", size=(1920, 1080), rate=30)
+                           "-crf", "20", "-pix_fmt", "yuv420p", size=size, rate=30)
     return path
+
+
+def window_seams(result: Path) -> dict | None:
+    """Mean |alpha(t+1) - alpha(t)| (0-255) over consecutive pairs where windows are cross-faded
+    ("seam") and over the others ("within"), from a result folder's alpha/ and metrics.json."""
+    import cv2
+    import numpy as np
+
+    metrics = json.loads((result / "metrics.json").read_text())
+    windows = metrics["info"].get("windows")
+    if not windows or windows["count"] < 2:
+        return None
+    spans = [tuple(window["frames"]) for window in windows["per_window"]]
+    shared = set()
+    for (_, stop), (start, _) in zip(spans, spans[1:]):
+        shared.update(range(start, stop))  # frames two windows are blended over
+    seam, within = [], []
+    previous = None
+    for t, file in enumerate(sorted((result / "alpha").glob("*.png"))):
+        alpha = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        if previous is not None:
+            # a pair touching a blended frame, or straddling the switch between windows
+            (seam if (t - 1 in shared or t in shared) else within).append(float(np.abs(alpha - previous).mean()))
+        previous = alpha
+    return {"pairs_seam": len(seam), "pairs_within": len(within),
+            "seam_mean_abs_change": round(float(np.mean(seam)), 3) if seam else None,
+            "within_mean_abs_change": round(float(np.mean(within)), 3) if within else None}
 
 
 def _status_kib(pid: int, field: str) -> int | None:
@@ -90,18 +123,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--task", default="segment")
+    parser.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT of the generated video.")
     parser.add_argument("-o", "--output", type=Path, default=Path("bench-out/memory"))
     parser.add_argument("extra", nargs="*", help="Further options for the vdp command (after --).")
     args = parser.parse_args()
     env = dict(os.environ)
+    width, height = (int(side) for side in args.size.lower().split("x"))
     for num_frames in args.frames:
-        video = make_video(args.output / "videos" / f"testsrc2_1080p_{num_frames}.mp4", num_frames)
-        out = args.output / f"{args.task}-{num_frames}"
+        label = "1080p" if (width, height) == (1920, 1080) else f"{height}p" if width * 9 == height * 16 else args.size
+        video = make_video(args.output / "videos" / f"testsrc2_{label}_{num_frames}.mp4", num_frames, (width, height))
+        out = args.output / f"{args.task}-{label}-{num_frames}"
         command = [sys.executable, "-c", "from vdp.cli import main; main()", args.task, str(video), "-o", str(out),
                    "--overwrite", "--cache-dir", "", *args.extra]
         print(f"running: {' '.join(command)}", file=sys.stderr)
         result = measure(command, env)
-        record = {"task": args.task, "frames": num_frames, "size": "1920x1080", **result,
+        seams = window_seams(out / video.stem) if result["returncode"] == 0 else None
+        record = {"task": args.task, "frames": num_frames, "size": f"{width}x{height}", "options": args.extra,
+                  **result, "seams": seams,
                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
                   "date": time.strftime("%Y-%m-%d")}
         with (args.output / "memory.jsonl").open("a") as handle:

@@ -70,3 +70,29 @@ def test_a_stale_partial_folder_from_a_killed_run_is_replaced(tmp_path: Path) ->
         == {"J": 0.7, "files": [WORKER_FILE]}  # the old file is gone; only who computes it is there
     assert [p.name for p in tmp_path.iterdir()] == ["seq"]
     assert not (tmp_path / "seq" / WORKER_FILE).exists()
+
+
+def test_an_item_whose_worker_died_is_recorded_as_failed_and_its_partial_folder_removed(tmp_path: Path) -> None:
+    from vdp.bench.items import run_items
+    from vdp.parallel import ItemLost
+
+    class DyingWorkers:  # an executor whose worker dies under the second item, after it began writing
+        description = "test"
+
+        def map(self, function, arguments):
+            yield 0, function(*arguments[0])
+            out_dir, folder_name = arguments[1][0], arguments[1][1]
+            (out_dir / f".{folder_name}.partial").mkdir()
+            (out_dir / f".{folder_name}.partial" / "half.csv").write_text("1\n")
+            yield 1, ItemLost("a worker process died")
+
+        def close(self):
+            pass
+
+    lines: list[str] = []
+    run_items(tmp_path, ["a", "b"], lambda name, folder: {"J": 1.0}, describe=lambda s: "ok", say=lines.append,
+              summarise=lambda: {}, executor=DyingWorkers())
+    assert (tmp_path / "a" / "score.json").is_file()
+    assert "a worker process died" in (tmp_path / "b" / "error.txt").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert lines == ["[1/2] a: ok", "[2/2] b: FAILED (a worker process died)"]

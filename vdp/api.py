@@ -12,6 +12,7 @@ Nothing here prints; progress goes through callbacks and the `logging` module.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+#: Frames per optimisation window, and frames shared by neighbouring windows (`vdp.windows`).
+DEFAULT_WINDOW = 150
+DEFAULT_WINDOW_OVERLAP = 16
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -53,6 +58,12 @@ class RunOptions:
     default: the task's own (segment 384, dehaze and relight 256)."""
     cache_dir: str | None = None
     """Where flow is cached per video (default: $VDP_CACHE_DIR or ~/.cache/vdp); '' disables it."""
+    window: int = DEFAULT_WINDOW
+    """Frames fitted at once: a longer video is fitted in overlapping windows of this many frames
+    (memory and time per window stay bounded, whatever the video's length); 0 fits the whole video
+    at once."""
+    window_overlap: int = DEFAULT_WINDOW_OVERLAP
+    """Frames shared by consecutive windows; results are cross-faded over them."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """The optimisation loop's settings (steps, learning rate, seed, time budget, ...)."""
 
@@ -96,6 +107,9 @@ def check_options(options: RunOptions) -> None:
     check_mode(options.perceptual)
     if options.max_side is not None:
         working_size(16, 16, options.max_side)
+    from vdp.windows import check_window
+
+    check_window(options.window, options.window_overlap)
     if options.optim.num_steps < 0:
         raise ConfigError(f"--steps must be 0 or more, got {options.optim.num_steps}")
     if not options.optim.learning_rate > 0:
@@ -207,17 +221,45 @@ def run(
         options: common settings (device, flow, working resolution, optimisation).
         progress: called after each optimisation step with (step, num_steps, loss terms).
         flow_progress: called while flow is computed with (pairs done, pairs in all).
-    """
-    import torch
 
+    A video longer than `options.window` frames is fitted in overlapping windows (`vdp.windows`):
+    the first window is fitted here and the others as `full_resolution` reaches their frames, so
+    read the frames in order (as `save` does); such a result keeps no working-resolution `layers`
+    or `alphas` for the whole video (they would grow with its length), and its `info`, `losses`
+    and `timings` are complete once every frame has been read.
+    """
     options = options or RunOptions()
     task = load_task(task_name)
     config = make_config(task, config)
     if options.max_side is None:  # the task's own working resolution
         options = dataclasses.replace(options, max_side=getattr(task, "max_side", DEFAULT_MAX_SIDE))
+    device = resolve_device(options.device)
+    from vdp.windows import plan_windows, run_windowed
+
+    spans = plan_windows(video.num_frames, options.window, options.window_overlap)
+    if len(spans) > 1:
+        return run_windowed(task, video, spans, config=config, options=options, device=device,
+                            fit=functools.partial(fit, progress=progress, flow_progress=flow_progress))
+    return fit(task, video, config=config, options=options, device=device, progress=progress,
+               flow_progress=flow_progress)
+
+
+def fit(
+    task: Any,
+    video: Video,
+    *,
+    config: Any,
+    options: RunOptions,
+    device: Any,
+    progress: ProgressCallback | None = None,
+    flow_progress: Callable[[int, int], None] | None = None,
+) -> TaskResult:
+    """Fit a task to all of `video`'s frames at once and read out its result (the work of `run`
+    for one window; `options.max_side` is already resolved)."""
+    import torch
+
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    device = resolve_device(options.device)
     torch.manual_seed(options.optim.seed)
     np.random.seed(options.optim.seed)
     context = prepare(video, options=options, device=device, flow_progress=flow_progress)
@@ -232,13 +274,13 @@ def run(
     timings["optimise"] = report.seconds
     mark = time.perf_counter()
     result = task.read_out(problem, context, config)
-    _require_finite(result, task_name)
+    _require_finite(result, task.name)
     timings["read_out"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     result.losses = report.final_losses
     result.timings = {key: round(value, 3) for key, value in timings.items()}
     result.config = {
-        "task": task_name,
+        "task": task.name,
         "task_config": dataclasses.asdict(config),
         "options": dataclasses.asdict(options),
     }

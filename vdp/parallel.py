@@ -18,6 +18,8 @@ Functions and their arguments may be closures: they travel with cloudpickle, as 
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -67,17 +69,34 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-class SerialExecutor:
-    """One item after another, in this process, with the threads it already has."""
+@dataclasses.dataclass
+class ItemLost:
+    """What an executor yields for an item whose worker died and was not run again (the item's own
+    exceptions are the item's business: it records them)."""
 
-    description = "serial"
+    reason: str
+
+
+class SerialExecutor:
+    """One item after another, in this process; with `threads`, that many threads while it runs."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.description = "serial" + (f", {threads} thread(s)" if threads else "")
+        self._restore: int | None = None
+        if threads:
+            import torch
+
+            self._restore = torch.get_num_threads()
+            set_threads(threads)
 
     def map(self, function: Callable[..., Any], arguments: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         for index, args in enumerate(arguments):
             yield index, function(*args)
 
     def close(self) -> None:
-        pass
+        if self._restore is not None:
+            set_threads(self._restore)
+            self._restore = None
 
 
 def _start_worker(threads: int) -> None:
@@ -111,7 +130,10 @@ class LocalExecutor:
         futures = {self._pool.submit(_call_pickled, cloudpickle.dumps((function, args))): index
                    for index, args in enumerate(arguments)}
         for future in concurrent.futures.as_completed(futures):
-            yield futures[future], future.result()
+            try:
+                yield futures[future], future.result()
+            except concurrent.futures.process.BrokenProcessPool as error:
+                yield futures[future], ItemLost(f"a worker process died ({error}); killed, or out of memory?")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -168,7 +190,13 @@ class RayExecutor:
             done, _ = ray.wait(list(pending), num_returns=1)
             for reference in done:
                 index = pending.pop(reference)
-                yield index, ray.get(reference)
+                try:
+                    result = ray.get(reference)
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.ObjectLostError) as error:
+                    result = ItemLost(f"its Ray worker died {RAY_RETRIES + 1} times ({type(error).__name__}); "
+                                      "killed, out of memory, or a node lost?")
+                yield index, result
 
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():
@@ -190,6 +218,7 @@ def make_executor(*, workers: int | None = None, ray: str | None = None, threads
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be 1 or more, got {threads}")
     workers = workers or DEFAULT_WORKERS
+    explicit_threads = threads is not None
     threads = threads or max(1, available_cores() // workers)
     if ray is not None:
         wants_gpu = device.startswith("cuda")
@@ -199,7 +228,7 @@ def make_executor(*, workers: int | None = None, ray: str | None = None, threads
             wants_gpu = torch.cuda.is_available()
         return RayExecutor(ray, threads, gpu=wants_gpu)
     if workers == 1:
-        return SerialExecutor()
+        return SerialExecutor(threads if explicit_threads else None)
     return LocalExecutor(workers, threads)
 
 

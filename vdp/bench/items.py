@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import socket
 import time
 import traceback
@@ -18,7 +19,7 @@ from typing import Any, Callable
 
 from vdp.atomic_write import pending_folder
 from vdp.errors import VideoInputError
-from vdp.parallel import Executor, SerialExecutor, peak_memory_reset
+from vdp.parallel import Executor, ItemLost, SerialExecutor, peak_memory_reset
 
 #: Written into an item's temporary folder while it runs: which host and process is computing it
 #: (to find a stuck or lost item on a cluster).
@@ -154,7 +155,13 @@ def run_items(
             say(f"{label}: already scored, skipped")
             continue
         todo.append((out_dir, folder_of(name), functools.partial(work, name), label, describe))
-    for _, lines in executor.map(_run_one, todo):
+    for index, lines in executor.map(_run_one, todo):
+        if isinstance(lines, ItemLost):  # the worker died under it: record it here, as run_item would
+            _, folder_name, _, label, _ = todo[index]
+            shutil.rmtree(out_dir / f".{folder_name}.partial", ignore_errors=True)
+            (out_dir / folder_name).mkdir(exist_ok=True)
+            (out_dir / folder_name / "error.txt").write_text(f"ItemLost: {lines.reason}\n")
+            lines = [f"{label}: FAILED ({lines.reason})"]
         for line in lines:
             say(line)
         summarise()

@@ -155,3 +155,46 @@ class FrameSink:
             # A slice of the leading axis is still C-contiguous; copy only when much memory is spare.
             frames = frames[: self.count].copy() if self.count < 0.9 * frames.shape[0] else frames[: self.count]
         return frames
+
+
+class FrameRange:
+    """Frames ``start`` to ``stop`` of a ``(T, H, W, 3)`` uint8 array or :class:`FrameStore`, read
+    from it on demand (never copied as a whole): the frames of one optimisation window of a long
+    video. Behaves like the read-only array it stands for, as a :class:`FrameStore` does."""
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, frames: np.ndarray | FrameStore | FrameRange, start: int, stop: int) -> None:
+        if not 0 <= start < stop <= len(frames):
+            raise ValueError(f"frames {start}..{stop} are not within the video's {len(frames)} frames")
+        self._frames, self.start, self.stop = frames, int(start), int(stop)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.stop - self.start, *tuple(self._frames.shape[1:]))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        if isinstance(index, slice):
+            chosen = range(*index.indices(len(self)))
+            frames = np.empty((len(chosen), *self.shape[1:]), np.uint8)
+            for row, source in enumerate(chosen):
+                frames[row] = self[source]
+            return frames
+        index = int(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame {index} is out of range for {len(self)} frames")
+        return np.asarray(self._frames[self.start + index])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
+        frames = self[:]
+        return frames if dtype is None else frames.astype(dtype)

@@ -24,7 +24,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from vdp.errors import ConfigError, VideoInputError
-from vdp.video.frame_store import FrameSink, FrameStore, frames_ram_limit
+from vdp.video.frame_store import FrameRange, FrameSink, FrameStore, frames_ram_limit
 from vdp.video.probe import as_fraction, ffmpeg_complaint, probe_file, require_exists
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Video:
     """Whether ``source`` carries an audio stream that a written result can copy."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.frames, FrameStore):
+        if isinstance(self.frames, (FrameStore, FrameRange)):
             self.fps = as_fraction(self.fps)
             return
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
