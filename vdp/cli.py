@@ -40,10 +40,16 @@ class Progress:
         self.interactive = sys.stderr.isatty()
         self.last_reported = -1
         self.first: Optional[tuple[int, float]] = None
+        self.last_done: Optional[int] = None
 
     def __call__(self, done: int, total: int, losses: Optional[dict] = None) -> None:
         if self.quiet:
             return
+        if self.last_done is not None and done < self.last_done:  # a new pass (the next window of a long video)
+            if self.bar is not None:
+                self.bar.close()
+            self.bar, self.first, self.last_reported = None, None, -1
+        self.last_done = done
         if self.interactive:
             if self.bar is None:
                 from tqdm import tqdm
