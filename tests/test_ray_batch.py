@@ -164,7 +164,7 @@ def test_ray_batch_retries_a_killed_worker_and_matches_the_serial_batch(tmp_path
     # masks and alpha, bit for bit (same seed, steps and thread count).
     serial = tmp_path / "serial"
     with one_thread():
-        code, output = cli("batch", "segment", str(videos), "-o", str(serial), *TINY)
+        code, output = cli("batch", "segment", str(videos), "-o", str(serial), "--workers", "1", "--threads", "1", *TINY)
     assert code == 0, output
     for name in FRAMES:
         assert np.array_equal(masks_and_alpha(out / name), masks_and_alpha(serial / name)), name

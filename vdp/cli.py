@@ -121,9 +121,11 @@ def _execution_options() -> list[click.Parameter]:
     """Where the items of a batch or bench run (`vdp.parallel`)."""
     return [
         click.Option(["--workers"], type=int, default=None, metavar="N",
-                     help="Items run at once on this machine, the cores split between them [default: 1]."),
+                     help="Items run at once on this machine, the cores split between them [default: one per core, as "
+                          "memory allows (2 GB each); 1 on a GPU]."),
         click.Option(["--threads"], type=int, default=None, metavar="N",
-                     help="Threads (with --ray: CPUs asked for) per item [default: this machine's cores / --workers]."),
+                     help="Threads (with --ray: CPUs asked for) per item [default: this machine's cores / --workers; "
+                          "1 with --ray]."),
         click.Option(["--ray"], default=None, metavar="auto|ADDRESS",
                      help="Run each item as a Ray task: 'auto' joins the cluster in RAY_ADDRESS or starts a local "
                           "Ray; or a cluster address. The output folder must be on a filesystem every node sees. "

@@ -29,10 +29,14 @@ from vdp.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: Default of `--workers`: measured on a 2-core machine over the 5 development DAVIS sequences
-#: (docs/benchmarks.md, "Batches"): one item at a time with both cores was not beaten by two items
-#: with one core each.
-DEFAULT_WORKERS = 1
+#: Threads per item when neither --workers nor --threads says otherwise: measured on a 2-core machine
+#: over the 5 development DAVIS sequences (docs/benchmarks.md, "Batches, Ray and long videos"), two
+#: items at once with one thread each took 318 s against 370 s for one item at a time with two.
+THREADS_PER_ITEM = 1
+
+#: Memory a CPU worker is given room for when --workers is chosen automatically (a segment item
+#: peaks at 1.5-1.8 GB on 480p clips).
+MEMORY_PER_WORKER_GB = 2.0
 
 #: How often Ray runs an item again after the worker running it died (a lost node, the OOM killer).
 RAY_RETRIES = 3
@@ -46,6 +50,28 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def memory_gb() -> float:
+    """This machine's physical memory in GB (0 when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    except (AttributeError, ValueError, OSError):
+        return 0.0
+
+
+def auto_workers(device: str) -> int:
+    """Items at once by default: one per `THREADS_PER_ITEM` cores, as memory allows; one on a GPU
+    (items would share it)."""
+    if not device.startswith("cpu"):
+        import torch
+
+        on_gpu = device.startswith(("cuda", "mps")) or torch.cuda.is_available() or (
+            getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available())
+        if on_gpu:
+            return 1
+    by_memory = int(memory_gb() // MEMORY_PER_WORKER_GB) or 1
+    return max(1, min(available_cores() // THREADS_PER_ITEM, by_memory))
 
 
 def set_threads(threads: int) -> None:
@@ -112,21 +138,30 @@ def _call_pickled(payload: bytes) -> Any:
 
 
 class LocalExecutor:
-    """`workers` processes on this machine, each with `threads` threads; a new process is started
-    (spawned, not forked: torch's threads do not survive a fork) for the whole batch, not per item."""
+    """Up to `workers` processes on this machine, each with `threads` threads (default: the cores
+    split between the processes). Fewer items than workers start fewer processes, each with more
+    threads; a single item runs here. Processes are spawned, not forked (torch's threads do not
+    survive a fork), once for the batch, not per item."""
 
-    def __init__(self, workers: int, threads: int) -> None:
-        import multiprocessing
-
+    def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers, self.threads = workers, threads
-        self.description = f"{workers} local workers x {threads} thread(s)"
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(threads,))
+        self.description = f"up to {workers} local workers x {threads or max(1, available_cores() // workers)} thread(s)"
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._serial: SerialExecutor | None = None
 
     def map(self, function: Callable[..., Any], arguments: Sequence[tuple]) -> Iterator[tuple[int, Any]]:
         import cloudpickle
+        import multiprocessing
 
+        workers = max(1, min(self.workers, len(arguments)))
+        threads = self.threads or max(1, available_cores() // workers)
+        if workers == 1:
+            self._serial = SerialExecutor(threads)
+            yield from self._serial.map(function, arguments)
+            return
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(threads,))
         futures = {self._pool.submit(_call_pickled, cloudpickle.dumps((function, args))): index
                    for index, args in enumerate(arguments)}
         for future in concurrent.futures.as_completed(futures):
@@ -136,7 +171,10 @@ class LocalExecutor:
                 yield futures[future], ItemLost(f"a worker process died ({error}); killed, or out of memory?")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._serial is not None:
+            self._serial.close()
 
 
 def _ray_item(threads: int, function: Callable[..., Any], args: tuple) -> Any:
@@ -208,27 +246,26 @@ def make_executor(*, workers: int | None = None, ray: str | None = None, threads
     """The executor a command line asks for.
 
     Args:
-        workers: items at once on this machine (default `DEFAULT_WORKERS`); ignored with `ray`.
+        workers: items at once on this machine (default `auto_workers`); ignored with `ray`.
         ray: None (no Ray), 'auto' or a cluster address.
-        threads: threads (and, with Ray, CPUs) per item; default: this machine's cores / workers.
+        threads: threads (and, with Ray, CPUs) per item; default: this machine's cores split
+            between the workers (with Ray: `THREADS_PER_ITEM`).
         device: the run's device; with Ray, 'cuda...' makes every item ask for a GPU.
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be 1 or more, got {workers}")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be 1 or more, got {threads}")
-    workers = workers or DEFAULT_WORKERS
-    explicit_threads = threads is not None
-    threads = threads or max(1, available_cores() // workers)
     if ray is not None:
         wants_gpu = device.startswith("cuda")
         if device == "auto":
             import torch
 
             wants_gpu = torch.cuda.is_available()
-        return RayExecutor(ray, threads, gpu=wants_gpu)
+        return RayExecutor(ray, threads or THREADS_PER_ITEM, gpu=wants_gpu)
+    workers = workers or auto_workers(device)
     if workers == 1:
-        return SerialExecutor(threads if explicit_threads else None)
+        return SerialExecutor(threads)
     return LocalExecutor(workers, threads)
 
 
