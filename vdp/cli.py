@@ -122,7 +122,7 @@ def _execution_options() -> list[click.Parameter]:
     return [
         click.Option(["--workers"], type=int, default=None, metavar="N",
                      help="Items run at once on this machine, the cores split between them [default: one per core, as "
-                          "memory allows (2 GB each); 1 on a GPU]."),
+                          "memory allows (4 GB each); 1 on a GPU]."),
         click.Option(["--threads"], type=int, default=None, metavar="N",
                      help="Threads (with --ray: CPUs asked for) per item [default: this machine's cores / --workers; "
                           "1 with --ray]."),

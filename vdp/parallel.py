@@ -34,9 +34,9 @@ logger = logging.getLogger(__name__)
 #: items at once with one thread each took 318 s against 370 s for one item at a time with two.
 THREADS_PER_ITEM = 1
 
-#: Memory a CPU worker is given room for when --workers is chosen automatically (a segment item
-#: peaks at 1.5-1.8 GB on 480p clips).
-MEMORY_PER_WORKER_GB = 2.0
+#: Memory a CPU worker is given room for when --workers is chosen automatically (segment items
+#: peaked at 1.3-3.2 GB on the sample videos, the longest 914 frames).
+MEMORY_PER_WORKER_GB = 4.0
 
 #: How often Ray runs an item again after the worker running it died (a lost node, the OOM killer).
 RAY_RETRIES = 3

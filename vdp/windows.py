@@ -4,7 +4,7 @@ A video longer than `RunOptions.window` frames is cut into windows of that many 
 evenly so that neighbours share at least `window_overlap` frames. Each window is an ordinary run
 (its own working frames, flow, priors, nets and read-out), so memory and time per window do not
 depend on the video's length. The windows are fitted lazily, in order, as the writer asks for their
-frames, and at most `KEEP_WINDOWS` fitted windows are held; a frame shared by two windows is the
+frames, and at most `KEEP_WINDOWS` (two) fitted windows are held; a frame shared by two windows is the
 cross-fade of both windows' outputs (weights ramping linearly over the overlap), so masks,
 transmission and layers stay continuous across window borders. See docs/method.md ("Long videos").
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import gc
 import logging
 import math
 import threading
@@ -28,9 +29,10 @@ from vdp.video.read import Video
 
 logger = logging.getLogger(__name__)
 
-#: Fitted windows held at once: the one being written, its neighbour across the overlap, and the
-#: previous one for frames still being written by the writer's threads.
-KEEP_WINDOWS = 3
+#: Fitted windows held at once: the one being written and its neighbour across the overlap (the
+#: writer has a few frames in flight, fewer than any sensible overlap, so an older window is not
+#: needed again; if it is, it is fitted again, identically).
+KEEP_WINDOWS = 2
 
 #: Shortest window allowed (the fit needs motion between several frames).
 MIN_WINDOW = 4
@@ -105,8 +107,10 @@ class _Windows:
             if index in self._held:
                 self._held.move_to_end(index)
                 return self._held[index]
-            while len(self._held) >= KEEP_WINDOWS:
-                self._held.popitem(last=False)  # the least recently used (the earliest, in order)
+            if len(self._held) >= KEEP_WINDOWS:
+                while len(self._held) >= KEEP_WINDOWS:
+                    self._held.popitem(last=False)  # the least recently used (the earliest, in order)
+                gc.collect()  # a fitted problem holds reference cycles: free its tensors now, not later
             result = self._fit_window(index)
             self.fitted.append(index)
             self._held[index] = result
