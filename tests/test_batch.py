@@ -6,11 +6,8 @@ of PNG frames) and one `.mp4` file that is not a video.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import logging
-import os
 import shutil
 import sys
 from fractions import Fraction
@@ -19,15 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from vdp.batch import find_inputs
-from vdp.cli import app
 from vdp.errors import VideoInputError
 from vdp.example_clip import make_moving_object_video
-from vdp.parallel import set_threads
 from vdp.video import write_mp4
+from cli_helpers import cli, one_thread
 
 HEIGHT, WIDTH = 48, 64
 FRAMES = {"alpha": 6, "beta": 7}
@@ -35,33 +30,8 @@ TINY = ["--steps", "2", "--objectness", "off", "--max-side", "64", "--cache-dir"
 OUTPUTS = ("masks", "alpha", "layers/foreground", "layers/background", "overlay")
 
 
-def cli(*args: str) -> tuple[int, str]:
-    """Run the CLI in process; returns (exit code, everything it printed to stderr and stdout)."""
-    result = CliRunner().invoke(app, list(args))
-    logging.getLogger().handlers.clear()  # the CLI's handler wrote to the runner's closed stream
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
-@contextlib.contextmanager
-def one_thread():
-    """This process runs with one thread (torch, OpenCV), as a worker given `--threads 1` does, so
-    that results compare bit for bit whatever this machine's core count (sums over threads may add
-    up in another order); the thread counts are restored afterwards."""
-    import torch
-
-    saved = torch.get_num_threads(), cv2.getNumThreads(), os.environ.get("OMP_NUM_THREADS")
-    set_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved[0])
-        cv2.setNumThreads(saved[1])
-        if saved[2] is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = saved[2]
 
 
 def write_clip(path: Path, *, num_frames: int, seed: int) -> Path:

@@ -5,10 +5,8 @@ Ray is in the test extra, so these tests run in CI; they skip only where Ray is 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import logging
 import os
 import signal
 import threading
@@ -17,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from vdp.bench.items import WORKER_FILE
-from vdp.cli import app
 from vdp.example_clip import make_moving_object_video
-from vdp.parallel import RAY_RETRIES, set_threads
+from vdp.parallel import RAY_RETRIES
 from vdp.video import write_mp4
+from cli_helpers import cli, one_thread
 
 ray = pytest.importorskip("ray")
 
@@ -32,34 +29,8 @@ FRAMES = {"one": 6, "two": 7, "three": 6}
 TINY = ["--steps", "5", "--objectness", "off", "--max-side", "64", "--cache-dir", "", "--device", "cpu"]
 
 
-def cli(*args: str) -> tuple[int, str]:
-    """Run the CLI in process; returns (exit code, everything it printed to stderr and stdout)."""
-    result = CliRunner().invoke(app, list(args))
-    logging.getLogger().handlers.clear()  # the CLI's handler wrote to the runner's closed stream
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
-@contextlib.contextmanager
-def one_thread():
-    """This process runs with one thread (torch, OpenCV), as a Ray item given `--threads 1` does
-    (the serial executor keeps the threads it has), restored afterwards: with more threads, sums
-    may add up in another order on a machine with more cores."""
-    import cv2
-    import torch
-
-    saved = torch.get_num_threads(), cv2.getNumThreads(), os.environ.get("OMP_NUM_THREADS")
-    set_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved[0])
-        cv2.setNumThreads(saved[1])
-        if saved[2] is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = saved[2]
 
 
 def write_clip(path: Path, *, num_frames: int, seed: int) -> None:

@@ -26,17 +26,11 @@ from vdp.errors import VideoInputError
 from benchmarks.clips import damage_video, write_test_pattern
 from vdp.example_clip import make_moving_object_video
 from vdp.video import FrameStore, Video, read_video, write_mp4
+from cli_helpers import cli
 
 TINY = ["--steps", "2", "--max-side", "48", "--cache-dir", "", "--device", "cpu"]
 
 
-def cli(*args: str) -> tuple[int, str]:
-    """Run the CLI in process; returns (exit code, everything it printed to stderr and stdout)."""
-    result = CliRunner().invoke(app, list(args))
-    logging.getLogger().handlers.clear()  # the CLI's handler wrote to the runner's closed stream
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def assert_one_line_error(code: int, output: str, *phrases: str) -> str:

@@ -96,8 +96,8 @@ def blend_outputs(parts: list[tuple[dict[str, np.ndarray], float]], kinds: dict[
 class _Windows:
     """Fits windows on demand, in any order (in practice in order), holding `KEEP_WINDOWS` of them."""
 
-    def __init__(self, fit_window: Callable[[int], TaskResult], count: int) -> None:
-        self._fit_window, self.count = fit_window, count
+    def __init__(self, fit_window: Callable[[int], TaskResult]) -> None:
+        self._fit_window = fit_window
         self._held: collections.OrderedDict[int, TaskResult] = collections.OrderedDict()
         self._lock = threading.Lock()  # the writer lifts frames from several threads
         self.fitted: list[int] = []  # every fit, in order (a window fitted twice appears twice)
@@ -147,7 +147,7 @@ def run_windowed(task: Any, video: Video, spans: list[tuple[int, int]], *, confi
                                 "final_loss": result.losses.get("total")})
         return result
 
-    windows = _Windows(fit_window, len(spans))
+    windows = _Windows(fit_window)
     first = windows[0]  # fitted now: a bad setting or a diverging fit fails here, as in a plain run
     kinds = dict(first.outputs)
 

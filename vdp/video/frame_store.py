@@ -32,6 +32,15 @@ def frames_ram_limit() -> int:
     return max(0, int(megabytes * (1 << 20)))
 
 
+def _gather(frames: FrameStore | FrameRange, index: slice) -> np.ndarray:
+    """A slice of frames read one at a time into a new ``(N, H, W, 3)`` array."""
+    chosen = range(*index.indices(len(frames)))
+    out = np.empty((len(chosen), *frames.shape[1:]), np.uint8)
+    for row, source in enumerate(chosen):
+        out[row] = frames[source]
+    return out
+
+
 class FrameStore:
     """``(T, H, W, 3)`` uint8 frames held in an anonymous temporary file, read back one at a time.
 
@@ -82,11 +91,7 @@ class FrameStore:
     def __getitem__(self, index: int | slice) -> np.ndarray:
         """Frame ``index`` as a fresh ``(H, W, 3)`` array, or a slice of frames as ``(N, H, W, 3)``."""
         if isinstance(index, slice):
-            chosen = range(*index.indices(self._count))
-            frames = np.empty((len(chosen), *self.shape[1:]), np.uint8)
-            for row, source in enumerate(chosen):
-                frames[row] = self[source]
-            return frames
+            return _gather(self, index)
         index = int(index)
         if index < 0:
             index += self._count
@@ -179,11 +184,7 @@ class FrameRange:
 
     def __getitem__(self, index: int | slice) -> np.ndarray:
         if isinstance(index, slice):
-            chosen = range(*index.indices(len(self)))
-            frames = np.empty((len(chosen), *self.shape[1:]), np.uint8)
-            for row, source in enumerate(chosen):
-                frames[row] = self[source]
-            return frames
+            return _gather(self, index)
         index = int(index)
         if index < 0:
             index += len(self)
